@@ -1,0 +1,49 @@
+"""Mutual-information estimators for LM compression (He et al., 2025).
+
+Pure functions over arrays of log-probabilities (nats inside, bits reported too): the Monte
+Carlo estimator of I(X; Z | Q), pointwise CXMI and contrastive PMI, bit efficiency, rate-distortion
+fits, correlations, FLOPs and cost accounting, and the knob analysis.
+"""
+
+from ib_estimators.compute import DEFAULT_PRICES, ModelSpec, Price, api_cost, flops_per_generation
+from ib_estimators.knobs import Coefficient, KnobAnalysis, knob_analysis
+from ib_estimators.mutual_information import (
+    SATURATION_MARGIN_NATS,
+    MIEstimate,
+    bit_efficiency,
+    mc_mutual_information,
+    pointwise_terms,
+)
+from ib_estimators.pointwise import CXMIEstimate, PointwiseEstimate, contrastive_pmi, cxmi
+from ib_estimators.rate_distortion import (
+    Correlation,
+    RateDistortionFit,
+    correlate,
+    fit_rate_distortion,
+)
+from ib_estimators.units import nats_to_bits
+
+__all__ = [
+    "DEFAULT_PRICES",
+    "SATURATION_MARGIN_NATS",
+    "CXMIEstimate",
+    "Coefficient",
+    "Correlation",
+    "KnobAnalysis",
+    "MIEstimate",
+    "ModelSpec",
+    "PointwiseEstimate",
+    "Price",
+    "RateDistortionFit",
+    "api_cost",
+    "bit_efficiency",
+    "contrastive_pmi",
+    "correlate",
+    "cxmi",
+    "fit_rate_distortion",
+    "flops_per_generation",
+    "knob_analysis",
+    "mc_mutual_information",
+    "nats_to_bits",
+    "pointwise_terms",
+]

@@ -1,0 +1,170 @@
+"""Pointwise (online) information signals for one compression z of one context x.
+
+- Contrastive PMI compares log p(z | x, q) with the mixture over a reference set of contexts
+  that includes x itself; with K other contexts it is bounded by log(K + 1).
+- CXMI (conditional cross-mutual information) compares log p(z | x, q) with the null-context
+  log p(z | q). It is unbounded and splits into one contribution per token of z; tokens with a
+  negative contribution are less likely given the context than without it, i.e. not supported
+  by the context (a hallucination signal).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.special import logsumexp
+
+from ib_estimators._validation import as_float_array
+from ib_estimators.units import nats_to_bits
+
+
+@dataclass(frozen=True)
+class PointwiseEstimate:
+    """A pointwise information estimate for one compression.
+
+    Attributes:
+        nats: Information in nats.
+        bits: The same in bits.
+        bits_per_token: ``bits`` divided by the compression length in tokens.
+        n_tokens: Compression length in tokens.
+        upper_bound_nats: The estimator's cap (log(K + 1) for contrastive PMI), or None when
+            the estimator is unbounded (CXMI).
+    """
+
+    nats: float
+    bits: float
+    bits_per_token: float
+    n_tokens: int
+    upper_bound_nats: float | None
+
+    @property
+    def saturated(self) -> bool:
+        """True when a bounded estimate sits within 0.1 nats of its cap."""
+        if self.upper_bound_nats is None:
+            return False
+        return self.nats >= self.upper_bound_nats - 0.1
+
+
+@dataclass(frozen=True)
+class CXMIEstimate(PointwiseEstimate):
+    """CXMI with its per-token contributions.
+
+    Attributes:
+        per_token_nats: log p(t_k | x, q, t_<k) - log p(t_k | q, t_<k) for each token k.
+        unsupported_spans: Half-open (start, end) token index ranges of consecutive tokens
+            whose contribution is negative: the context makes them less likely.
+    """
+
+    per_token_nats: NDArray[np.float64]
+    unsupported_spans: tuple[tuple[int, int], ...]
+
+    @property
+    def unsupported_fraction(self) -> float:
+        """Fraction of tokens with a negative contribution."""
+        return float((self.per_token_nats < 0.0).mean())
+
+
+def _check_tokens(n_tokens: int) -> int:
+    if n_tokens < 1:
+        msg = f"n_tokens must be the compression length in tokens (at least 1), got {n_tokens}"
+        raise ValueError(msg)
+    return n_tokens
+
+
+def contrastive_pmi(
+    own_logprob: float, reference_logprobs: ArrayLike | Sequence[float], *, n_tokens: int
+) -> PointwiseEstimate:
+    """Contrastive PMI of z against a reference set of contexts.
+
+    Computes ``log p(z | x) - log( 1/(K+1) * (p(z | x) + sum_k p(z | x_k)) )`` where the
+    x_k are the K reference contexts (not including x; it is added here). The value lies in
+    [-inf, log(K + 1)] and is clipped at 0 from below, like the Monte Carlo estimator.
+
+    Args:
+        own_logprob: log p(z | x, q), summed over the tokens of z, in nats.
+        reference_logprobs: log p(z | x_k, q) for each reference context, in nats.
+            ``-inf`` is allowed (zero probability under that context).
+        n_tokens: Length of z in tokens, for bits per token.
+
+    Returns:
+        A ``PointwiseEstimate`` with ``upper_bound_nats = log(K + 1)``.
+
+    Raises:
+        ValueError: On NaN or +inf, a non-finite ``own_logprob``, or no references.
+
+    Example:
+        >>> estimate = contrastive_pmi(-2.0, [-50.0, -60.0, -70.0], n_tokens=4)
+        >>> round(estimate.bits, 3), round(estimate.bits_per_token, 3)
+        (2.0, 0.5)
+    """
+    own = float(as_float_array([own_logprob], name="own_logprob")[0])
+    references = as_float_array(reference_logprobs, name="reference_logprobs", allow_neg_inf=True)
+    references = references.reshape(-1)
+    tokens = _check_tokens(n_tokens)
+    n_mixture = references.size + 1
+    mixture = float(logsumexp(np.concatenate(([own], references)))) - math.log(n_mixture)
+    upper = math.log(n_mixture)
+    nats = min(max(own - mixture, 0.0), upper)
+    bits = nats_to_bits(nats)
+    return PointwiseEstimate(
+        nats=nats,
+        bits=bits,
+        bits_per_token=bits / tokens,
+        n_tokens=tokens,
+        upper_bound_nats=upper,
+    )
+
+
+def _negative_runs(values: NDArray[np.float64]) -> tuple[tuple[int, int], ...]:
+    negative = np.concatenate(([False], values < 0.0, [False]))
+    edges = np.flatnonzero(np.diff(negative.astype(np.int8)))
+    return tuple((int(start), int(end)) for start, end in zip(edges[::2], edges[1::2], strict=True))
+
+
+def cxmi(
+    with_context: ArrayLike | Sequence[float], without_context: ArrayLike | Sequence[float]
+) -> CXMIEstimate:
+    """Conditional cross-mutual information of z with its context, token by token.
+
+    Args:
+        with_context: Per-token log-probabilities of z given the context and query, in nats.
+        without_context: Per-token log-probabilities of the same tokens given the query alone.
+
+    Returns:
+        A ``CXMIEstimate``: the summed contribution (may be negative; not clipped, because a
+        negative total is itself the signal that z is not grounded in x), bits, bits per token,
+        the per-token contributions and the spans of unsupported tokens.
+
+    Raises:
+        ValueError: If the arrays differ in length, are empty, or hold NaN or infinities.
+
+    Example:
+        >>> estimate = cxmi([-0.1, -0.2, -3.0], [-2.0, -2.2, -1.0])
+        >>> round(estimate.nats, 2), estimate.unsupported_spans
+        (1.9, ((2, 3),))
+    """
+    with_array = as_float_array(with_context, name="with_context").reshape(-1)
+    without_array = as_float_array(without_context, name="without_context").reshape(-1)
+    if with_array.shape != without_array.shape:
+        msg = (
+            "with_context and without_context must score the same tokens; got "
+            f"{with_array.size} and {without_array.size} log-probabilities"
+        )
+        raise ValueError(msg)
+    contributions = with_array - without_array
+    nats = float(contributions.sum())
+    bits = nats_to_bits(nats)
+    n_tokens = int(contributions.size)
+    return CXMIEstimate(
+        nats=nats,
+        bits=bits,
+        bits_per_token=bits / n_tokens,
+        n_tokens=n_tokens,
+        upper_bound_nats=None,
+        per_token_nats=contributions,
+        unsupported_spans=_negative_runs(contributions),
+    )
