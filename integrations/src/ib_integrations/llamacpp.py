@@ -120,6 +120,13 @@ def gemma3_270m_path() -> Path:
     return path
 
 
+_EMBEDDED: dict[str, tuple[Callable[[], Path], str, bool]] = {
+    "smollm2": (smollm2_path, "SmolLM2-135M-Instruct", True),
+    "gemma3-270m": (gemma3_270m_path, "gemma-3-270m", False),
+}
+"""Embedded model aliases: path resolver, model id, and whether to use the chat template."""
+
+
 @dataclass
 class ScoringCounters:
     """Tokens the scorer has evaluated, to check prefix reuse.
@@ -173,26 +180,33 @@ class LlamaCppEngine:
         n_threads: int | None = None,
         n_batch: int = 512,
         seed: int = 0,
-        chat_template: bool = True,
+        chat_template: bool | None = None,
         batch_invariant: bool = True,
         verbose: bool = False,
     ) -> None:
         """Load a GGUF model.
 
         Args:
-            model_path: Path of the GGUF file.
+            model_path: Path of the GGUF file, or an embedded model's alias: ``smollm2`` or
+                ``gemma3-270m``.
             model_id: Name reported in results and telemetry; the file stem by default.
             n_ctx: Context window in tokens (prompt plus continuation must fit).
             n_threads: CPU threads; all cores by default.
             n_batch: Tokens per llama_decode call.
             seed: Default sampling seed.
             chat_template: Render chat messages with the model's chat template. Base models
-                (Gemma-3-270M) follow a plain-text prompt better: pass False to join the
-                messages' contents as plain text and continue it.
+                (Gemma-3-270M) follow a plain-text prompt better: False joins the messages'
+                contents as plain text and continues it. Default: True, except for the
+                ``gemma3-270m`` alias.
             batch_invariant: Make scores independent of how tokens are batched by turning
                 off llama.cpp's weight repacking (slower prefill on some quantisations).
             verbose: Let llama.cpp print its logs.
         """
+        alias = _EMBEDDED.get(str(model_path))
+        if alias is not None:
+            resolve, alias_id, alias_template = alias
+            model_path, model_id = resolve(), model_id or alias_id
+            chat_template = alias_template if chat_template is None else chat_template
         path = Path(model_path)
         if not path.is_file():
             msg = f"GGUF model not found at {path}; pass the path of a .gguf file"
@@ -216,7 +230,7 @@ class LlamaCppEngine:
         self._n_ctx = self._llm.n_ctx()
         self._n_batch = n_batch
         self._n_vocab = self._llm.n_vocab()
-        self._chat_template = chat_template
+        self._chat_template = True if chat_template is None else chat_template
         self._partial_rewind_ok = llama_cpp.llama_model_n_swa(self._llm.model) == 0
         self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1)
         self._cached: list[int] = []
@@ -227,15 +241,12 @@ class LlamaCppEngine:
     @classmethod
     def smollm2(cls, **options: Any) -> LlamaCppEngine:
         """The embedded SmolLM2-135M-Instruct (Q4_1), the default compressor."""
-        options.setdefault("model_id", "SmolLM2-135M-Instruct")
-        return cls(smollm2_path(), **options)
+        return cls("smollm2", **options)
 
     @classmethod
     def gemma3_270m(cls, **options: Any) -> LlamaCppEngine:
         """The embedded Gemma-3-270M base model (Q4_K_M), the default proxy scorer."""
-        options.setdefault("model_id", "gemma-3-270m")
-        options.setdefault("chat_template", False)
-        return cls(gemma3_270m_path(), **options)
+        return cls("gemma3-270m", **options)
 
     @property
     def model_id(self) -> str:
@@ -246,6 +257,22 @@ class LlamaCppEngine:
     def n_ctx(self) -> int:
         """The context window in tokens."""
         return self._n_ctx
+
+    @property
+    def n_vocab(self) -> int:
+        """Vocabulary size."""
+        return self._n_vocab
+
+    @property
+    def llama(self) -> llama_cpp.Llama:
+        """The underlying ``llama_cpp.Llama`` (hold no reference across scoring calls)."""
+        return self._llm
+
+    def clear_cache(self) -> None:
+        """Empty the KV cache, so the next call evaluates every prompt from scratch."""
+        with self._lock:
+            self._clear_cache()
+            self._llm.n_tokens = 0
 
     @property
     def model_path(self) -> Path:

@@ -5,10 +5,12 @@ See README.md in this folder for its attribution and terms.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-__all__ = ["financebench_path"]
+__all__ = ["FinanceBenchCase", "financebench_path", "load_financebench"]
 
 
 def financebench_path() -> Path:
@@ -19,3 +21,57 @@ def financebench_path() -> Path:
         'financebench_dev.jsonl'
     """
     return Path(str(files(__package__).joinpath("financebench_dev.jsonl")))
+
+
+@dataclass(frozen=True)
+class FinanceBenchCase:
+    """One FinanceBench question with its evidence pages.
+
+    Attributes:
+        case_id: The upstream ``financebench_id``.
+        company: Company name.
+        query: The question.
+        answer: The gold answer.
+        pages: Full text of each evidence page (the raw context X).
+    """
+
+    case_id: str
+    company: str
+    query: str
+    answer: str
+    pages: tuple[str, ...]
+
+    @property
+    def context(self) -> str:
+        """The evidence pages joined with blank lines."""
+        return "\n\n".join(self.pages)
+
+
+def load_financebench(path: Path | None = None) -> list[FinanceBenchCase]:
+    """Load FinanceBench cases (the bundled sample by default).
+
+    Example:
+        >>> cases = load_financebench()
+        >>> len(cases), cases[0].company
+        (75, '3M')
+    """
+    source = path or financebench_path()
+    cases = []
+    with source.open(encoding="utf-8") as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            pages = tuple(
+                dict.fromkeys(item["evidence_text_full_page"] for item in row["evidence"])
+            )
+            cases.append(
+                FinanceBenchCase(
+                    case_id=row["financebench_id"],
+                    company=row["company"],
+                    query=row["question"],
+                    answer=row["answer"],
+                    pages=pages,
+                )
+            )
+    return cases

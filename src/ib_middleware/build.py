@@ -1,0 +1,93 @@
+"""Build a ``CompressionStage`` from a ``StageConfig``: engines by registry name, shared.
+
+An engine configured twice (a rung's compressor and the scorer, say) is created once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
+from ib_middleware.config import CompressorConfig, EngineConfig, StageConfig
+from ib_middleware.engines import Generator, Scorer, TokenCounter
+from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimator
+from ib_middleware.policy import Policy
+from ib_middleware.registry import create_engine
+from ib_middleware.routing import Rung
+from ib_middleware.stage import CompressionStage
+
+__all__ = ["EngineCache", "build_stage"]
+
+
+class EngineCache:
+    """Creates each configured engine once and hands out the same instance after."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._engines: dict[str, Any] = {}
+
+    def get(self, config: EngineConfig) -> Any:
+        """The engine for ``config``, created on first use."""
+        key = config.key()
+        if key not in self._engines:
+            self._engines[key] = create_engine(config.engine, **config.options)
+        return self._engines[key]
+
+
+def _compressor(
+    config: CompressorConfig, engines: EngineCache, counter: TokenCounter | None
+) -> Compressor:
+    if config.kind == "extractive":
+        return ExtractiveCompressor(budget_tokens=config.budget_tokens, token_counter=counter)
+    generator = engines.get(config.engine)
+    if not isinstance(generator, Generator):
+        msg = f"engine {config.engine.engine!r} cannot generate, so it cannot compress"
+        raise IBMiddlewareError(msg)
+    return AbstractiveCompressor(
+        generator,
+        style=config.style,
+        sentences=config.sentences,
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        seed=config.seed,
+    )
+
+
+def build_stage(
+    config: StageConfig | None = None, *, engines: EngineCache | None = None
+) -> CompressionStage:
+    """Create the stage a config describes (the offline default when ``config`` is None).
+
+    Raises:
+        EngineNotFoundError: When a configured engine is not installed.
+        IBMiddlewareError: When an engine lacks a needed capability.
+    """
+    config = config or StageConfig.load()
+    engines = engines or EngineCache()
+    scorer = engines.get(config.estimator.scorer)
+    if not isinstance(scorer, Scorer):
+        msg = f"engine {config.estimator.scorer.engine!r} cannot score; configure a proxy scorer"
+        raise IBMiddlewareError(msg)
+    estimator: OnlineEstimator
+    if config.estimator.kind == "cxmi":
+        estimator = CXMIEstimator(scorer)
+    else:
+        estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)
+    counter = scorer if isinstance(scorer, TokenCounter) else None
+    thresholds = Policy.load(config.policy).thresholds() if config.policy else {}
+    rungs = [
+        Rung(
+            compressor=_compressor(rung.compressor, engines, counter),
+            threshold_bits_per_token=thresholds.get(rung.name, rung.threshold_bits_per_token),
+            name=rung.name,
+        )
+        for rung in config.rungs
+    ]
+    return CompressionStage(
+        rungs,
+        estimator=estimator,
+        token_budget=config.token_budget,
+        token_counter=counter,
+        on_failure=config.on_failure,
+    )

@@ -1,0 +1,153 @@
+"""Stage configuration: pydantic models, loadable from YAML, TOML and environment variables.
+
+The default runs fully offline on the embedded models: rung 0 is SmolLM2-135M-Instruct, rung 1
+Gemma-3-270M, then the full-context fallback; estimates are CXMI scored by Gemma-3-270M (another
+family than the rung-0 compressor, as the paper recommends).
+
+Environment variables override the file: ``IB_MIDDLEWARE_TOKEN_BUDGET=512``,
+``IB_MIDDLEWARE_ON_FAILURE=raise``, ``IB_MIDDLEWARE_ESTIMATOR__KIND=contrastive_pmi``,
+``IB_MIDDLEWARE_POLICY=policy.json`` (nested fields use ``__``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from ib_middleware.prompts import PromptStyle
+
+__all__ = [
+    "CompressorConfig",
+    "EngineConfig",
+    "EstimatorConfig",
+    "RungConfig",
+    "StageConfig",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineConfig(_Strict):
+    """An engine by registry name, with its constructor options.
+
+    For ``llamacpp``, ``model_path`` may name an embedded model: ``smollm2`` or ``gemma3-270m``.
+    """
+
+    engine: str = "llamacpp"
+    options: dict[str, Any] = Field(default_factory=lambda: {"model_path": "smollm2"})
+
+    def key(self) -> str:
+        """A stable identity, so rungs and scorer share one engine instance."""
+        return json.dumps({"engine": self.engine, "options": self.options}, sort_keys=True)
+
+
+class CompressorConfig(_Strict):
+    """How a rung compresses."""
+
+    kind: Literal["abstractive", "extractive"] = "abstractive"
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    style: PromptStyle = "query_specific"
+    sentences: Literal[3, 6, 9] = 3
+    max_tokens: int = Field(default=200, ge=1)
+    temperature: float = Field(default=0.0, ge=0.0)
+    seed: int = 0
+    budget_tokens: int = Field(default=200, ge=1, description="extractive only")
+
+
+class RungConfig(_Strict):
+    """One rung: a compressor and its threshold in bits per token."""
+
+    name: str
+    compressor: CompressorConfig
+    threshold_bits_per_token: float = 0.0
+
+
+class EstimatorConfig(_Strict):
+    """The online estimator and its scorer."""
+
+    kind: Literal["cxmi", "contrastive_pmi"] = "cxmi"
+    scorer: EngineConfig = Field(
+        default_factory=lambda: EngineConfig(options={"model_path": "gemma3-270m"})
+    )
+    reservoir_size: int = Field(default=16, ge=0)
+
+
+def _default_rungs() -> list[RungConfig]:
+    return [
+        RungConfig(
+            name="smollm2-135m",
+            compressor=CompressorConfig(engine=EngineConfig(options={"model_path": "smollm2"})),
+            threshold_bits_per_token=0.2,
+        ),
+        RungConfig(
+            name="gemma3-270m",
+            compressor=CompressorConfig(engine=EngineConfig(options={"model_path": "gemma3-270m"})),
+            threshold_bits_per_token=0.2,
+        ),
+    ]
+
+
+class StageConfig(BaseSettings):
+    """Everything ``build_stage`` needs; see the module docstring for the environment.
+
+    Example:
+        >>> config = StageConfig()
+        >>> [rung.name for rung in config.rungs], config.estimator.kind
+        (['smollm2-135m', 'gemma3-270m'], 'cxmi')
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="IB_MIDDLEWARE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    rungs: list[RungConfig] = Field(default_factory=_default_rungs)
+    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
+    token_budget: int = Field(default=256, ge=0)
+    on_failure: Literal["passthrough", "raise"] = "passthrough"
+    policy: Path | None = Field(
+        default=None, description="calibrated policy file; its thresholds replace the rungs'"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment variables win over values from a file (passed as init values)."""
+        del settings_cls, dotenv_settings, file_secret_settings
+        return (env_settings, init_settings)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> StageConfig:
+        """Load a YAML (``.yaml``/``.yml``) or TOML (``.toml``) file, then apply the environment.
+
+        Raises:
+            ValueError: On an unknown file type or invalid content (pydantic names the field).
+        """
+        if path is None:
+            return cls()
+        source = Path(path)
+        text = source.read_text(encoding="utf-8")
+        if source.suffix in {".yaml", ".yml"}:
+            data = yaml.safe_load(text) or {}
+        elif source.suffix == ".toml":
+            data = tomllib.loads(text)
+        else:
+            msg = f"config file must be .yaml, .yml or .toml, got {source.name}"
+            raise ValueError(msg)
+        if not isinstance(data, dict):
+            msg = f"{source.name} must hold a mapping at the top level"
+            raise ValueError(msg)  # noqa: TRY004  # bad file content, not a bad argument type
+        return cls(**data)
