@@ -324,8 +324,12 @@ class ExtractiveCompressor:
             retriever = bm25s.BM25()
             retriever.index(corpus, show_progress=False)
             scores = np.asarray(retriever.get_scores(query_tokens[0]), dtype=np.float64)
-        # Highest score first; ties (and a query with no matches) keep document order.
-        return sorted(range(len(sentences)), key=lambda index: (-scores[index], index))
+        ranked = sorted(range(len(sentences)), key=lambda index: (-scores[index], index))
+        if scores.max() > 0.0:
+            # Sentences that share no term with the query add tokens, not answers.
+            return [index for index in ranked if scores[index] > 0.0]
+        # No sentence matches the query: keep the document's opening, in order.
+        return ranked
 
     def compress(self, context: str, query: str) -> Compression:
         """Select the best sentences for ``query`` that fit the budget, in document order."""
