@@ -48,6 +48,8 @@ class OnlineEstimate:
         unsupported_spans: (start, end) token ranges of z with negative CXMI contribution.
         unsupported_fraction: Share of z's tokens with negative contribution.
         scorer_model: The scoring model.
+        unsupported_text: The text of each unsupported span, when the scorer can tokenise
+            and detokenise locally (the embedded engine can); empty otherwise.
     """
 
     estimator: EstimatorName
@@ -61,6 +63,7 @@ class OnlineEstimate:
     unsupported_spans: tuple[tuple[int, int], ...]
     unsupported_fraction: float
     scorer_model: str
+    unsupported_text: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -128,7 +131,18 @@ class CXMIEstimator:
             ScoreRequest(self._template.null_prompt(query), compression),
         ]
 
-    def _build(self, results: list[ContinuationScore]) -> OnlineEstimate:
+    def _span_texts(self, compression: str, spans: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+        tokenize = getattr(self._scorer, "tokenize", None)
+        detokenize = getattr(self._scorer, "detokenize", None)
+        if not spans or not callable(tokenize) or not callable(detokenize):
+            return ()
+        try:
+            tokens = tokenize(compression)
+            return tuple(detokenize(tokens[start:end]) for start, end in spans)
+        except Exception:  # noqa: BLE001  # span text is a convenience; the estimate stands
+            return ()
+
+    def _build(self, compression: str, results: list[ContinuationScore]) -> OnlineEstimate:
         with_context, without_context = _checked(results, 2)
         if with_context.n_tokens != without_context.n_tokens:
             msg = "scorer tokenised the same compression differently in two requests"
@@ -149,6 +163,7 @@ class CXMIEstimator:
             unsupported_spans=value.unsupported_spans,
             unsupported_fraction=value.unsupported_fraction,
             scorer_model=self._scorer.model_id,
+            unsupported_text=self._span_texts(compression, value.unsupported_spans),
         )
 
     def estimate(
@@ -156,14 +171,16 @@ class CXMIEstimator:
     ) -> OnlineEstimate:
         """CXMI of ``compression`` with ``context`` (``references`` are not needed)."""
         del references
-        return self._build(self._scorer.score(self._requests(context, query, compression)))
+        results = self._scorer.score(self._requests(context, query, compression))
+        return self._build(compression, results)
 
     async def aestimate(
         self, context: str, query: str, compression: str, *, references: Sequence[str] = ()
     ) -> OnlineEstimate:
         """Async twin of ``estimate``."""
         del references
-        return self._build(await self._scorer.ascore(self._requests(context, query, compression)))
+        results = await self._scorer.ascore(self._requests(context, query, compression))
+        return self._build(compression, results)
 
 
 class ContrastivePMIEstimator:
