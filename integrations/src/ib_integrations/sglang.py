@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import threading
 import time
-import weakref
-from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Protocol, Self
 
 import httpx
 
+from ib_integrations._http import LoopPools, LoopThread, decode_json, gather, send
+from ib_integrations._sglang_wire import (
+    parse_generation,
+    parse_scores,
+    stated_context_length,
+    token_ids,
+)
 from ib_middleware.engines import (
     ChatMessage,
     ContinuationScore,
@@ -36,15 +41,9 @@ from ib_middleware.engines import (
     GenerationSettings,
     ScoreRequest,
 )
-from ib_middleware.errors import ContextWindowExceededError, EngineError, EngineTimeoutError
+from ib_middleware.errors import ContextWindowExceededError, EngineError
 
 __all__ = ["SGLangCounters", "SGLangEngine", "TokenizeFn"]
-
-_T = TypeVar("_T")
-_Pool = tuple[httpx.AsyncClient, asyncio.Semaphore]
-_EXCERPT_CHARS = 200
-# Keys that bound a request's length, in /get_model_info or /tokenize answers.
-_CONTEXT_KEYS = ("context_length", "max_model_len", "max_req_input_len", "max_total_num_tokens")
 
 
 class TokenizeFn(Protocol):
@@ -70,96 +69,6 @@ class SGLangCounters:
     prefix_tokens: int = 0
     continuation_tokens: int = 0
     cached_tokens: int = 0
-
-
-class _LoopThread:
-    """A private event loop in a daemon thread, so sync calls work inside a running loop."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-
-    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        with self._lock:
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(
-                    target=self._loop.run_forever, name="sglang-engine-loop", daemon=True
-                )
-                self._thread.start()
-            loop = self._loop
-        return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-    def stop(self) -> None:
-        with self._lock:
-            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join()
-            loop.close()
-
-    @property
-    def started(self) -> bool:
-        with self._lock:
-            return self._loop is not None
-
-
-async def _gather(awaitables: Iterable[Awaitable[_T]]) -> list[_T]:
-    """Like ``asyncio.gather``, but cancels the siblings when one fails."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-
-
-def _excerpt(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "..."
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _token_ids(value: object, source: str) -> list[int]:
-    if not isinstance(value, list | tuple) or not all(_is_int(t) for t in value):
-        msg = f"{source} did not return a list of integer token ids (got {type(value).__name__})"
-        raise EngineError(msg)
-    return list(value)
-
-
-def _parse_scores(body: object, z_ids: Sequence[int]) -> tuple[list[float], int | None]:
-    """Continuation log-probs and ``cached_tokens`` from a ``/generate`` answer."""
-    meta = body.get("meta_info") if isinstance(body, dict) else None
-    entries = meta.get("input_token_logprobs") if isinstance(meta, dict) else None
-    if not isinstance(meta, dict) or not isinstance(entries, list):
-        msg = "SGLang /generate answer has no meta_info.input_token_logprobs list"
-        raise EngineError(msg)
-    if len(entries) != len(z_ids) + 1:
-        msg = (
-            f"SGLang returned {len(entries)} input_token_logprobs entries, expected "
-            f"{len(z_ids) + 1} (the prompt's last token + {len(z_ids)} continuation tokens); "
-            "the server ignored logprob_start_len or truncated the input"
-        )
-        raise EngineError(msg)
-    values: list[float] = []
-    for position, (entry, expected) in enumerate(zip(entries[1:], z_ids, strict=True)):
-        well_formed = isinstance(entry, list) and len(entry) >= 2
-        logprob, token = (entry[0], entry[1]) if well_formed else (None, None)
-        if token != expected:
-            msg = f"SGLang scored token {token!r} at continuation token {position}, not {expected}"
-            raise EngineError(msg)
-        if not (isinstance(logprob, float | int) and math.isfinite(logprob)):
-            msg = f"missing or non-finite log-prob {logprob!r} at continuation token {position}"
-            raise EngineError(msg)
-        values.append(float(logprob))
-    cached = meta.get("cached_tokens")
-    return values, cached if _is_int(cached) else None
 
 
 class SGLangEngine:
@@ -213,10 +122,7 @@ class SGLangEngine:
             raise ValueError(msg)
         self._base_url = base_url.rstrip("/")
         self._model = model
-        self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s or timeout_s)
         self._timeout_s = timeout_s
-        self._max_concurrency = max_concurrency
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._tokenizer = tokenizer
         self._context_length = context_length
         self._warm_prefixes = warm_prefixes
@@ -224,10 +130,13 @@ class SGLangEngine:
         self._lock = threading.Lock()
         self._counters = SGLangCounters()
         # One connection pool and concurrency limit per event loop: neither may cross loops.
-        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = (
-            weakref.WeakKeyDictionary()
+        self._pools = LoopPools(
+            base_url=self._base_url,
+            timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s or timeout_s),
+            max_concurrency=max_concurrency,
+            headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
         )
-        self._loop_thread = _LoopThread()
+        self._loop_thread = LoopThread("sglang-engine-loop")
 
     @property
     def model_id(self) -> str:
@@ -248,54 +157,22 @@ class SGLangEngine:
             for name, value in increments.items():
                 setattr(self._counters, name, getattr(self._counters, name) + value)
 
-    def _pool(self) -> _Pool:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            pool = self._pools.get(loop)
-            if pool is None:
-                n = self._max_concurrency
-                limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-                client = httpx.AsyncClient(
-                    base_url=self._base_url,
-                    timeout=self._timeout,
-                    limits=limits,
-                    headers=self._headers,
-                )
-                pool = self._pools[loop] = (client, asyncio.Semaphore(n))
-            return pool
-
     async def _request(
         self, method: str, path: str, payload: dict[str, Any] | None = None, hint: str = ""
     ) -> Any:
         """Send one request and return its decoded JSON, mapping every failure to our errors."""
-        client, semaphore = self._pool()
+        client, semaphore = self._pools.get()
         where = f"SGLang {method} {path} at {self._base_url}"
         async with semaphore:
             self._count(requests=1)
-            try:
-                response = await client.request(method, path, json=payload)
-            except httpx.TimeoutException as exc:
-                msg = f"{where} timed out after {self._timeout_s:g} s; raise timeout_s"
-                raise EngineTimeoutError(msg) from exc
-            except httpx.HTTPError as exc:
-                msg = f"{where} failed: {type(exc).__name__}: {_excerpt(str(exc))}"
-                raise EngineError(msg) from exc
-        if response.is_error:
-            excerpt = _excerpt(response.text)
-            msg = f"{where} answered HTTP {response.status_code}: {excerpt}{hint}"
-            if response.status_code == 400 and "context length" in excerpt.lower():
-                raise ContextWindowExceededError(msg)
-            raise EngineError(msg)
-        try:
-            return response.json()
-        except ValueError as exc:
-            msg = f"{where} answered malformed JSON: {_excerpt(response.text)}"
-            raise EngineError(msg) from exc
+            response = await send(
+                client, method, path, payload, where=where, timeout_s=self._timeout_s
+            )
+        return decode_json(response, where, hint)
 
     def _learn_context_length(self, info: dict[str, Any]) -> None:
         if self._context_length is None:
-            known = [info[k] for k in _CONTEXT_KEYS if _is_int(info.get(k)) and info[k] > 0]
-            self._context_length = min(known) if known else None
+            self._context_length = stated_context_length(info)
 
     async def _aload_info(self) -> None:
         """Read ``/get_model_info`` once: the model id, and a length bound if it has one."""
@@ -321,7 +198,7 @@ class SGLangEngine:
     async def atokenize(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         """Async twin of ``tokenize``."""
         if self._tokenizer is not None:
-            return _token_ids(
+            return token_ids(
                 self._tokenizer(text, add_special_tokens=add_special_tokens), "the tokenizer"
             )
         await self._aload_info()
@@ -332,7 +209,7 @@ class SGLangEngine:
             msg = "SGLang /tokenize answer is not a JSON object"
             raise EngineError(msg)
         self._learn_context_length(body)
-        return _token_ids(body.get("tokens"), "SGLang /tokenize")
+        return token_ids(body.get("tokens"), "SGLang /tokenize")
 
     def tokenize(self, text: str, *, add_special_tokens: bool = False) -> list[int]:
         """Token ids of ``text`` under the scoring model's tokenizer.
@@ -379,7 +256,7 @@ class SGLangEngine:
             "logprob_start_len": len(x_ids) - 1,
         }
         body = await self._request("POST", "/generate", payload)
-        values, cached = _parse_scores(body, z_ids)
+        values, cached = parse_scores(body, z_ids)
         self._count(continuation_tokens=len(z_ids), cached_tokens=cached or 0)
         return ContinuationScore(tuple(values), prompt_tokens=len(x_ids), cached_tokens=cached)
 
@@ -390,7 +267,7 @@ class SGLangEngine:
             warm = {"input_ids": x_ids, "sampling_params": {"max_new_tokens": 0, "temperature": 0}}
             await self._request("POST", "/generate", warm)
             self._count(prefix_tokens=len(x_ids))
-        return await _gather(self._score_one(x_ids, z_ids) for z_ids in z_list)
+        return await gather(self._score_one(x_ids, z_ids) for z_ids in z_list)
 
     async def ascore(self, requests: Sequence[ScoreRequest]) -> list[ContinuationScore]:
         """Async twin of ``score``."""
@@ -399,8 +276,8 @@ class SGLangEngine:
         await self._aload_info()
         prompts = list(dict.fromkeys(r.prompt for r in requests))
         continuations = list(dict.fromkeys(r.continuation for r in requests))
-        x_all = await _gather(self.atokenize(p, add_special_tokens=True) for p in prompts)
-        z_all = await _gather(self.atokenize(c, add_special_tokens=False) for c in continuations)
+        x_all = await gather(self.atokenize(p, add_special_tokens=True) for p in prompts)
+        z_all = await gather(self.atokenize(c, add_special_tokens=False) for c in continuations)
         x_of, z_of = (
             dict(zip(prompts, x_all, strict=True)),
             dict(zip(continuations, z_all, strict=True)),
@@ -412,7 +289,7 @@ class SGLangEngine:
                 raise EngineError(msg)
             self._check_fits(len(x_of[request.prompt]) + len(z_of[request.continuation]))
             groups.setdefault(request.prompt, []).append(index)
-        grouped = await _gather(
+        grouped = await gather(
             self._score_group(x_of[p], [z_of[requests[i].continuation] for i in indices])
             for p, indices in groups.items()
         )
@@ -457,30 +334,7 @@ class SGLangEngine:
         start = time.perf_counter()
         body = await self._request("POST", "/v1/chat/completions", payload)
         wall_s = time.perf_counter() - start
-        try:
-            choice = body["choices"][0]
-            text = choice["message"]["content"] or ""
-            usage = body["usage"]
-            prompt_tokens, completion_tokens = usage["prompt_tokens"], usage["completion_tokens"]
-            finish = choice.get("finish_reason")
-        except (KeyError, IndexError, TypeError) as exc:
-            msg = f"SGLang /v1/chat/completions answer lacks {exc!s}: {_excerpt(str(body))}"
-            raise EngineError(msg) from exc
-        if (
-            not isinstance(text, str)
-            or not _is_int(prompt_tokens)
-            or not _is_int(completion_tokens)
-        ):
-            msg = "SGLang /v1/chat/completions answered a non-text reply or non-integer usage"
-            raise EngineError(msg)
-        return Generation(
-            text=text,
-            model=str(body.get("model") or self._model),
-            prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
-            wall_s=wall_s,
-            finish_reason=finish if isinstance(finish, str) else None,
-        )
+        return parse_generation(body, self._model, wall_s)
 
     def generate(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings | None = None
@@ -495,15 +349,9 @@ class SGLangEngine:
         """
         return self._loop_thread.run(self.agenerate(messages, settings))
 
-    async def _aclose_current_loop(self) -> None:
-        with self._lock:
-            pool = self._pools.pop(asyncio.get_running_loop(), None)
-        if pool is not None:
-            await pool[0].aclose()
-
     async def aclose(self) -> None:
         """Close this loop's connection pool and the sync loop thread."""
-        await self._aclose_current_loop()
+        await self._pools.aclose_current()
         await asyncio.to_thread(self.close)
 
     async def _ashutdown_loop_thread(self) -> None:
@@ -512,7 +360,7 @@ class SGLangEngine:
         for task in others:
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
-        await self._aclose_current_loop()
+        await self._pools.aclose_current()
 
     def close(self) -> None:
         """Close the connection pool of the sync calls and stop their loop thread."""
