@@ -42,3 +42,21 @@ def test_public_callables_have_docstring_examples():
         if callable(obj) and not isinstance(obj, type):
             assert obj.__doc__, f"{symbol} needs a docstring"
             assert "Example:" in obj.__doc__, f"{symbol} needs a docstring example"
+
+
+def test_modules_stay_small():
+    """House rule: no module over ~400 lines (a little slack for docstrings)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    sources = [
+        *root.glob("src/ib_middleware/**/*.py"),
+        *root.glob("estimators/src/ib_estimators/**/*.py"),
+        *root.glob("integrations/src/ib_integrations/**/*.py"),
+    ]
+    too_long = {
+        str(path.relative_to(root)): count
+        for path in sources
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > 430
+    }
+    assert not too_long, f"split these modules: {too_long}"

@@ -48,7 +48,8 @@ MODES = ["sync", "async"]
 
 def without_timing(value):
     if isinstance(value, dict):
-        return {k: without_timing(v) for k, v in value.items() if k != "wall_s"}
+        timing = {"wall_s", "estimate_s", "started_unix_ns"}
+        return {k: without_timing(v) for k, v in value.items() if k not in timing}
     if isinstance(value, list | tuple):
         return [without_timing(v) for v in value]
     return value
@@ -250,3 +251,59 @@ async def test_real_ladder_async_matches_sync(smollm2_engine, gemma_engine):
     assert sync.decision == asynchronous.decision
     assert sync.text == asynchronous.text
     assert sync.attempts[0].estimate.nats == pytest.approx(asynchronous.attempts[0].estimate.nats)
+
+
+class RecordingObserver:
+    def __init__(self, explode: bool = False):
+        self.events: list[tuple[str, object]] = []
+        self.explode = explode
+
+    def run_started(self, query, items):
+        self.events.append(("started", (query, len(items))))
+        if self.explode:
+            raise RuntimeError("observer bug")
+        return "handle"
+
+    def run_finished(self, handle, results):
+        self.events.append(("finished", (handle, [r.decision for r in results])))
+        if self.explode:
+            raise RuntimeError("observer bug")
+
+    def run_failed(self, handle, error):
+        self.events.append(("failed", (handle, type(error).__name__)))
+        if self.explode:
+            raise RuntimeError("observer bug")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_observers_see_every_invocation_and_cannot_break_it(mode):
+    good, bad = RecordingObserver(), RecordingObserver(explode=True)
+    stage, _ = make_stage("GOOD capex 1577")
+    stage = CompressionStage(
+        stage.rungs, estimator=stage.estimator, token_budget=50, observers=[bad, good]
+    )
+    results = await run_stage(stage, [PAGE, "tiny"], QUERY, mode)
+    assert [r.decision for r in results] == ["accepted", "passthrough"]
+    assert good.events == [
+        ("started", (QUERY, 2)),
+        ("finished", ("handle", ["accepted", "passthrough"])),
+    ]
+    assert bad.events[0][0] == "started"  # it raised there, so it is not called again
+    assert results[0].started_unix_ns > 0
+    assert results[0].attempts[0].estimate_s >= 0.0
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_observers_hear_about_failures(mode):
+    observer = RecordingObserver()
+    stage, _ = make_stage(EngineError("engine died"), on_failure="raise")
+    stage = CompressionStage(
+        stage.rungs,
+        estimator=stage.estimator,
+        token_budget=50,
+        on_failure="raise",
+        observers=[observer],
+    )
+    with pytest.raises(EngineError):
+        await run_stage(stage, [PAGE], QUERY, mode)
+    assert observer.events[-1] == ("failed", ("handle", "EngineError"))

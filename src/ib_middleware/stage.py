@@ -14,116 +14,33 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ib_middleware.compressors import ApproximateTokenCounter, Compression
 from ib_middleware.engines import TokenCounter
+from ib_middleware.observers import RunObservation, StageObserver
 from ib_middleware.online import OnlineEstimate, OnlineEstimator
-from ib_middleware.routing import Decision, Rung, check_compression, judge
+from ib_middleware.results import ContextItem, RungAttempt, StageResult
+from ib_middleware.routing import Rung, check_compression, judge
 
 __all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult"]
 
 OnFailure = Literal["passthrough", "raise"]
 
 
-@dataclass(frozen=True)
-class ContextItem:
-    """A piece of raw context: a tool output, a retrieved document, a chunk of history.
-
-    Attributes:
-        text: The raw text.
-        source: Where it came from (a tool name, ``document``, ...), for decisions and spans.
-    """
-
-    text: str
-    source: str = "context"
-
-
-@dataclass(frozen=True)
-class RungAttempt:
-    """What happened at one rung for one item.
-
-    Attributes:
-        rung: Index of the rung (0 is the cheapest).
-        name: The rung's name.
-        threshold_bits_per_token: Its threshold tau_k.
-        accepted: Whether this rung's compression was forwarded.
-        reason: Why it was accepted or rejected.
-        compression: The compression, if one was produced.
-        estimate: The online estimate, if one was made.
-        error: ``ErrorType: message`` when the compressor or estimator failed.
-        wall_s: Seconds spent at this rung.
-    """
-
-    rung: int
-    name: str
-    threshold_bits_per_token: float
-    accepted: bool
-    reason: str
-    compression: Compression | None = None
-    estimate: OnlineEstimate | None = None
-    error: str | None = None
-    wall_s: float = 0.0
-
-
-@dataclass(frozen=True)
-class StageResult:
-    """The stage's answer for one context item.
-
-    Attributes:
-        text: What the orchestrator should see: the accepted compression or the original.
-        decision: ``passthrough`` (under budget), ``accepted`` or ``fallback`` (original).
-        rung: The rung whose compression was accepted, else None.
-        reason: Human-readable reason for the decision.
-        source: The item's source label.
-        input_tokens: Tokens of the original.
-        output_tokens: Tokens of ``text``.
-        attempts: Every rung tried, in order.
-        wall_s: Seconds the stage spent on this item.
-    """
-
-    text: str
-    decision: Decision
-    rung: int | None
-    reason: str
-    source: str
-    input_tokens: int
-    output_tokens: int
-    attempts: tuple[RungAttempt, ...] = field(default_factory=tuple)
-    wall_s: float = 0.0
-
-    @property
-    def compression_ratio(self) -> float:
-        """Input tokens over output tokens (1.0 when nothing was compressed)."""
-        return self.input_tokens / self.output_tokens if self.output_tokens else 1.0
-
-    @property
-    def accepted_attempt(self) -> RungAttempt | None:
-        """The attempt whose compression was forwarded, if any."""
-        return next((attempt for attempt in self.attempts if attempt.accepted), None)
-
-    @property
-    def bits_per_token(self) -> float | None:
-        """Estimated bits per token of the forwarded compression, if one was forwarded."""
-        attempt = self.accepted_attempt
-        return attempt.estimate.bits_per_token if attempt and attempt.estimate else None
-
-    def to_dict(self, *, include_text: bool = True) -> dict[str, Any]:
-        """A JSON-ready dict; ``include_text=False`` leaves out every text field."""
-        data = asdict(self)
-        data["compression_ratio"] = self.compression_ratio
-        data["bits_per_token"] = self.bits_per_token
-        if not include_text:
-            data.pop("text")
-            for attempt in data["attempts"]:
-                if attempt["compression"] is not None:
-                    attempt["compression"].pop("text")
-        return data
-
-
 def _error_text(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
+
+
+def _timing(started: float) -> dict[str, Any]:
+    wall_s, started_unix_ns = _since(started)
+    return {"wall_s": wall_s, "started_unix_ns": started_unix_ns}
+
+
+def _since(started: float) -> tuple[float, int]:
+    """Seconds elapsed since a perf_counter reading, and that moment in epoch nanoseconds."""
+    elapsed = time.perf_counter() - started
+    return elapsed, time.time_ns() - int(elapsed * 1e9)
 
 
 class CompressionStage:
@@ -152,6 +69,7 @@ class CompressionStage:
         token_budget: int = 256,
         token_counter: TokenCounter | None = None,
         on_failure: OnFailure = "passthrough",
+        observers: Sequence[StageObserver] = (),
     ) -> None:
         """Configure the stage.
 
@@ -163,6 +81,7 @@ class CompressionStage:
                 the estimator's scorer has one, otherwise about four characters a token.
             on_failure: ``passthrough`` escalates on errors and falls back to the original;
                 ``raise`` lets engine and estimator errors propagate.
+            observers: Watchers of each invocation (telemetry); they can never break it.
         """
         if on_failure not in ("passthrough", "raise"):
             msg = f"on_failure must be 'passthrough' or 'raise', got {on_failure!r}"
@@ -180,6 +99,7 @@ class CompressionStage:
                 scorer if isinstance(scorer, TokenCounter) else ApproximateTokenCounter()
             )
         self.token_counter = token_counter
+        self.observers = tuple(observers)
 
     @staticmethod
     def _items(items: Sequence[ContextItem | str]) -> list[ContextItem]:
@@ -194,7 +114,7 @@ class CompressionStage:
             source=item.source,
             input_tokens=tokens,
             output_tokens=tokens,
-            wall_s=time.perf_counter() - started,
+            **_timing(started),
         )
 
     def _finish(
@@ -211,7 +131,7 @@ class CompressionStage:
                 input_tokens=tokens,
                 output_tokens=self.token_counter.count_tokens(accepted.compression.text),
                 attempts=tuple(attempts),
-                wall_s=time.perf_counter() - started,
+                **_timing(started),
             )
         if attempts:
             why = "; ".join(f"rung {a.rung} ({a.name}): {a.reason}" for a in attempts)
@@ -227,7 +147,7 @@ class CompressionStage:
             input_tokens=tokens,
             output_tokens=tokens,
             attempts=tuple(attempts),
-            wall_s=time.perf_counter() - started,
+            **_timing(started),
         )
 
     @staticmethod
@@ -241,7 +161,9 @@ class CompressionStage:
         compression: Compression | None = None,
         estimate: OnlineEstimate | None = None,
         error: BaseException | None = None,
+        estimate_s: float = 0.0,
     ) -> RungAttempt:
+        wall_s, started_unix_ns = _since(started)
         return RungAttempt(
             rung=index,
             name=rung.label,
@@ -251,7 +173,9 @@ class CompressionStage:
             compression=compression,
             estimate=estimate,
             error=_error_text(error) if error is not None else None,
-            wall_s=time.perf_counter() - started,
+            wall_s=wall_s,
+            estimate_s=estimate_s,
+            started_unix_ns=started_unix_ns,
         )
 
     def _judged(
@@ -271,6 +195,7 @@ class CompressionStage:
             reason=verdict.reason,
             compression=compression,
             estimate=estimate,
+            estimate_s=max(0.0, time.perf_counter() - started - compression.wall_s),
         )
 
     def _failed(
@@ -364,20 +289,34 @@ class CompressionStage:
         """
         normalised = self._items(items)
         texts = [item.text for item in normalised]
-        return [
-            self._one(item, query, texts[:index] + texts[index + 1 :])
-            for index, item in enumerate(normalised)
-        ]
+        observation = RunObservation(self.observers, query, normalised)
+        try:
+            results = [
+                self._one(item, query, texts[:index] + texts[index + 1 :])
+                for index, item in enumerate(normalised)
+            ]
+        except BaseException as error:
+            observation.failed(error)
+            raise
+        observation.finished(results)
+        return results
 
     async def arun(self, items: Sequence[ContextItem | str], query: str) -> list[StageResult]:
         """Async twin of ``run``: items are processed concurrently."""
         normalised = self._items(items)
         texts = [item.text for item in normalised]
-        return list(
-            await asyncio.gather(
-                *(
-                    self._aone(item, query, texts[:index] + texts[index + 1 :])
-                    for index, item in enumerate(normalised)
+        observation = RunObservation(self.observers, query, normalised)
+        try:
+            results = list(
+                await asyncio.gather(
+                    *(
+                        self._aone(item, query, texts[:index] + texts[index + 1 :])
+                        for index, item in enumerate(normalised)
+                    )
                 )
             )
-        )
+        except BaseException as error:
+            observation.failed(error)
+            raise
+        observation.finished(results)
+        return results
