@@ -2,7 +2,9 @@
 
 The default runs fully offline on the embedded models: rung 0 is SmolLM2-135M-Instruct, rung 1
 Gemma-3-270M, then the full-context fallback; estimates are CXMI scored by Gemma-3-270M (another
-family than the rung-0 compressor, as the paper recommends).
+family than the rung-0 compressor, as the paper recommends); the thresholds come from the policy
+shipped with the package (calibrated on the bundled FinanceBench sample). Set ``policy: null``
+to use the thresholds written in the config instead.
 
 Environment variables override the file: ``IB_MIDDLEWARE_TOKEN_BUDGET=512``,
 ``IB_MIDDLEWARE_ON_FAILURE=raise``, ``IB_MIDDLEWARE_ESTIMATOR__KIND=contrastive_pmi``,
@@ -20,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ib_middleware.policy import default_policy_path
 from ib_middleware.prompts import PromptStyle
 
 __all__ = [
@@ -113,7 +116,8 @@ class StageConfig(BaseSettings):
     token_budget: int = Field(default=256, ge=0)
     on_failure: Literal["passthrough", "raise"] = "passthrough"
     policy: Path | None = Field(
-        default=None, description="calibrated policy file; its thresholds replace the rungs'"
+        default_factory=default_policy_path,
+        description="calibrated policy file; its thresholds replace the rungs' by name",
     )
 
     @classmethod

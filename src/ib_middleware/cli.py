@@ -1,0 +1,428 @@
+"""The ``ib-middleware`` command line: compress a context, estimate a compressor, calibrate.
+
+Every command takes ``--config PATH`` (a YAML or TOML ``StageConfig``; environment variables
+``IB_MIDDLEWARE_*`` apply on top) and ``--json``, which prints exactly one JSON object as the
+last line of standard output. Errors print one line to standard error and exit with status 1.
+"""
+
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import MofNCompleteColumn, Progress
+from rich.table import Table
+from rich.text import Text
+
+from ib_middleware.build import EngineCache, build_stage
+from ib_middleware.calibration import (
+    CaseRecord,
+    LabelledCase,
+    TargetKind,
+    build_policy,
+    judgeable,
+    load_cases,
+    measure,
+    save_records,
+    summarise_rungs,
+)
+from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
+from ib_middleware.config import EngineConfig, RungConfig, StageConfig
+from ib_middleware.data import financebench_path
+from ib_middleware.engines import Generator, Scorer, TokenCounter
+from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.estimation import estimate_compressor_mi
+from ib_middleware.judges import get_judge
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="ib-middleware",
+    help="Compress agent context, estimate its bits per token, and calibrate the routing.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", "-c", help="Stage config (.yaml, .yml or .toml).")
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object as the last line of stdout.")
+]
+DataOption = Annotated[
+    str,
+    typer.Option(
+        "--data", "-d", help="Labelled JSON Lines file, or `financebench` for the bundled sample."
+    ),
+]
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def _finite(value: Any) -> Any:
+    """JSON-ready copy of ``value``: non-finite floats become null, tuples lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    typer.echo(json.dumps(_finite(payload), ensure_ascii=False, allow_nan=False))
+
+
+@contextmanager
+def _clean_errors(json_mode: bool) -> Iterator[None]:
+    """Turn expected failures into one line on stderr and exit status 1, with no traceback."""
+    try:
+        yield
+    except (IBMiddlewareError, OSError, ValueError, ImportError) as error:
+        message = str(error) or type(error).__name__
+        if isinstance(error, FileNotFoundError) and error.filename:
+            message = f"no such file: {error.filename}"
+        _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+        if json_mode:
+            _emit({"error": message, "error_type": type(error).__name__})
+        raise typer.Exit(code=1) from None
+
+
+def _data_path(value: str) -> Path:
+    if value == "financebench" and not Path(value).exists():
+        return financebench_path()
+    path = Path(value)
+    if not path.is_file():
+        msg = f"no such data file: {value} (or pass `financebench` for the bundled sample)"
+        raise FileNotFoundError(msg)
+    return path
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def _read_context(file: Path | None) -> str:
+    if file is None or str(file) == "-":
+        if sys.stdin.isatty():
+            msg = "give a context FILE, or pipe the context on stdin"
+            raise ValueError(msg)
+        data = sys.stdin.buffer.read()
+    else:
+        data = file.read_bytes()
+    # Non-UTF-8 bytes are replaced, not fatal: the stage then sees (and may reject) them.
+    return data.decode("utf-8", errors="replace")
+
+
+@app.command()
+def compress(
+    *,
+    query: Annotated[str, typer.Option("--query", "-q", help="The query the context serves.")],
+    file: Annotated[
+        Path | None, typer.Argument(help="Context file; stdin when omitted or `-`.")
+    ] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Run the stage on one context and show what the orchestrator would see, and why."""
+    with _clean_errors(json_output):
+        context = _read_context(file)
+        stage = build_stage(StageConfig.load(config))
+        [result] = stage.run([context], query)
+    payload = result.to_dict(include_text=False)
+    payload["text"] = result.text
+    if json_output:
+        _emit(payload)
+        return
+    summary = Table.grid(padding=(0, 2))
+    summary.add_row("decision", f"[bold]{result.decision}[/]")
+    summary.add_row("rung", "-" if result.rung is None else str(result.rung))
+    summary.add_row("tokens", f"{result.input_tokens} -> {result.output_tokens}")
+    summary.add_row("ratio", f"{result.compression_ratio:.2f}x")
+    summary.add_row("bits/token", _fmt(result.bits_per_token))
+    summary.add_row("reason", Text(result.reason))
+    summary.add_row("time", f"{result.wall_s:.1f} s")
+    _out.print(summary)
+    if result.attempts:
+        attempts = Table("rung", "name", "threshold", "bits/token", "accepted", "reason")
+        for attempt in result.attempts:
+            estimate = attempt.estimate
+            attempts.add_row(
+                str(attempt.rung),
+                Text(attempt.name),
+                _fmt(attempt.threshold_bits_per_token),
+                _fmt(estimate.bits_per_token if estimate else None),
+                "yes" if attempt.accepted else "no",
+                Text(attempt.reason),
+            )
+        _out.print(attempts)
+    _out.print(Panel(Text(result.text), title="forwarded text", expand=False))
+
+
+def _pick_rung(config: StageConfig, name: str | None) -> RungConfig:
+    if not config.rungs:
+        msg = "the config has no rungs: there is no compressor to estimate"
+        raise ValueError(msg)
+    found = next((r for r in config.rungs if name in (None, r.name)), None)
+    if found is not None:
+        return found
+    known = ", ".join(rung.name for rung in config.rungs)
+    msg = f"no rung named {name!r} in the config (rungs: {known})"
+    raise ValueError(msg)
+
+
+def _scorer_config(config: StageConfig, model: str | None) -> EngineConfig:
+    base = config.estimator.scorer
+    if model is None:
+        return base
+    key = "model_path" if base.engine == "llamacpp" or "model_path" in base.options else "model"
+    return EngineConfig(engine=base.engine, options={**base.options, key: model})
+
+
+def _samplers(
+    rung: RungConfig, engines: EngineCache, counter: TokenCounter | None, m: int, temperature: float
+) -> list[Compressor]:
+    settings = rung.compressor
+    if settings.kind == "extractive":
+        return [ExtractiveCompressor(budget_tokens=settings.budget_tokens, token_counter=counter)]
+    generator = engines.get(settings.engine)
+    if not isinstance(generator, Generator):
+        msg = f"engine {settings.engine.engine!r} cannot generate, so it cannot compress"
+        raise IBMiddlewareError(msg)
+    return [
+        AbstractiveCompressor(
+            generator,
+            style=settings.style,
+            sentences=settings.sentences,
+            max_tokens=settings.max_tokens,
+            temperature=temperature,
+            seed=settings.seed + j,
+            name=rung.name,
+        )
+        for j in range(m)
+    ]
+
+
+def _progress() -> Progress:
+    return Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=_err)
+
+
+@app.command()
+def estimate(
+    *,
+    data: DataOption,
+    n: Annotated[int, typer.Option("--n", "-n", min=2, help="Contexts N (first N cases).")] = 8,
+    m: Annotated[int, typer.Option("--m", "-m", min=1, help="Compressions M per context.")] = 2,
+    compressor: Annotated[
+        str | None, typer.Option(help="Rung whose compressor to estimate; the first by default.")
+    ] = None,
+    scorer: Annotated[
+        str | None,
+        typer.Option(help="Scoring model for the configured scorer engine (a GGUF path or alias)."),
+    ] = None,
+    temperature: Annotated[
+        float, typer.Option(min=0.0, help="Sampling temperature of the M compressions.")
+    ] = 0.7,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Offline Monte Carlo I(X; Z | Q) of a compressor on a dataset (He et al., 2025)."""
+    started = time.perf_counter()
+    with _clean_errors(json_output):
+        stage_config = StageConfig.load(config)
+        cases = load_cases(_data_path(data))[:n]
+        if len(cases) < 2:
+            msg = f"mutual information needs at least 2 contexts; the data holds {len(cases)}"
+            raise ValueError(msg)
+        rung = _pick_rung(stage_config, compressor)
+        engines = EngineCache()
+        scoring = engines.get(_scorer_config(stage_config, scorer))
+        if not isinstance(scoring, Scorer):
+            msg = f"engine {stage_config.estimator.scorer.engine!r} cannot score"
+            raise IBMiddlewareError(msg)
+        counter = scoring if isinstance(scoring, TokenCounter) else None
+        samplers = _samplers(rung, engines, counter, m, temperature)
+        compressions: list[list[str]] = []
+        with _progress() as bar:
+            task = bar.add_task(f"compressing with {rung.name}", total=len(cases))
+            for case in cases:
+                texts = [sampler.compress(case.context, case.query).text for sampler in samplers]
+                compressions.append((texts * m)[:m])  # a deterministic rung repeats its text
+                bar.advance(task)
+        result = estimate_compressor_mi(
+            [case.context for case in cases],
+            [case.query for case in cases],
+            compressions,
+            scoring,
+            progress=not json_output,
+        )
+    mi = result.estimate
+    payload = {
+        "compressor": rung.name,
+        "scorer": result.scorer_model,
+        "n_contexts": mi.n_contexts,
+        "n_samples": mi.n_samples,
+        "temperature": temperature if rung.compressor.kind == "abstractive" else None,
+        "mi_nats": mi.nats,
+        "mi_bits": mi.bits,
+        "ci_nats": list(mi.ci_nats),
+        "ci_bits": list(mi.ci_bits),
+        "confidence": mi.confidence,
+        "upper_bound_bits": mi.upper_bound_bits,
+        "saturated": mi.saturated,
+        "clipped": mi.clipped,
+        "mean_tokens": float(result.lengths.mean()),
+        "bits_per_token": result.bits_per_token,
+        "wall_s": time.perf_counter() - started,
+    }
+    if json_output:
+        _emit(payload)
+        return
+    table = Table.grid(padding=(0, 2))
+    table.add_row("compressor", f"{rung.name} (N={mi.n_contexts}, M={mi.n_samples})")
+    table.add_row("scorer", result.scorer_model)
+    table.add_row("I(X; Z | Q)", f"{mi.nats:.3f} nats = {mi.bits:.3f} bits")
+    low, high = mi.ci_bits
+    table.add_row(f"{mi.confidence:.0%} CI", f"[{low:.3f}, {high:.3f}] bits")
+    table.add_row("bound log2 N", f"{mi.upper_bound_bits:.3f} bits")
+    table.add_row("bits/token", f"{result.bits_per_token:.4f} (mean {payload['mean_tokens']:.1f})")
+    _out.print(table)
+    if mi.saturated:
+        _err.print("[yellow]saturated:[/] the estimate sits at log N; raise --n to resolve it")
+
+
+def _reproduce(data: str, kind: str, target: float, options: dict[str, Any]) -> str:
+    parts = ["ib-middleware", "calibrate", "--data", data, f"--target-{kind}", f"{target:g}"]
+    for flag, value in options.items():
+        if value is True:
+            parts.append(flag)
+        elif value is not None and value is not False:
+            parts += [flag, str(value)]
+    return shlex.join(parts)
+
+
+@app.command()
+def calibrate(
+    *,
+    data: DataOption,
+    target_distortion: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Most distortion (1 - accuracy).")
+    ] = None,
+    target_fallback: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Wanted full-context fallback rate.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the policy here.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N usable cases.")] = None,
+    judge: Annotated[str, typer.Option(help="Labels: facts, contains or numeric.")] = "facts",
+    grid_points: Annotated[int, typer.Option(min=2, help="Quantiles tried in [0, 1].")] = 21,
+    keep_uncontained: Annotated[
+        bool, typer.Option(help="Keep cases whose raw context lacks the answer.")
+    ] = False,
+    records: Annotated[
+        Path | None, typer.Option(help="Also write the measured table (JSON Lines).")
+    ] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Choose each rung's threshold for a target distortion or fallback rate, as a policy."""
+    started = time.perf_counter()
+    with _clean_errors(json_output):
+        if (target_distortion is None) == (target_fallback is None):
+            msg = "give exactly one of --target-distortion and --target-fallback"
+            raise ValueError(msg)
+        kind: TargetKind = "distortion" if target_distortion is not None else "fallback"
+        target = float(target_distortion if target_distortion is not None else target_fallback or 0)
+        label = get_judge(judge)
+        loaded = load_cases(_data_path(data))
+        cases: list[LabelledCase] = loaded if keep_uncontained else judgeable(loaded, label)
+        cases = cases[:limit] if limit else cases
+        if not cases:
+            msg = f"none of the {len(loaded)} cases has its answer in its context ({judge} judge)"
+            raise ValueError(msg)
+        stage = build_stage(StageConfig.load(config))
+        with _progress() as bar:
+            task = bar.add_task("calibrating", total=len(cases))
+
+            def advance(index: int, record: CaseRecord) -> None:
+                bar.advance(task)
+                if not _err.is_terminal:  # a log file gets one line per case instead of a bar
+                    bits = " ".join(_fmt(o.bits_per_token) for o in record.rungs)
+                    _err.print(
+                        f"case {index + 1}/{len(cases)} {escape(record.case_id)}: bits/token {bits}"
+                    )
+
+            measured = measure(stage, cases, label, on_case=advance)
+        scorer = getattr(getattr(stage.estimator, "scorer", None), "model_id", "unknown")
+        options = {
+            "--limit": limit,
+            "--judge": judge if judge != "facts" else None,
+            "--grid-points": grid_points if grid_points != 21 else None,
+            "--keep-uncontained": keep_uncontained,
+            "--config": config,
+            "--out": out,
+        }
+        names = [rung.label for rung in stage.rungs]
+        policy, selection = build_policy(
+            measured,
+            rung_names=names,
+            estimator=stage.estimator.name,
+            scorer=str(scorer),
+            judge=judge,
+            target_kind=kind,
+            target_value=target,
+            grid_points=grid_points,
+            reproduce=_reproduce(data, kind, target, options),
+        )
+        if out is not None:
+            policy.save(out)
+        if records is not None:
+            save_records(records, measured)
+    summaries = summarise_rungs(measured, names, selection.point.thresholds)
+    fallback_accuracy = sum(r.fallback_correct for r in measured) / len(measured)
+    payload = {
+        "policy": policy.model_dump(mode="json"),
+        "out": str(out) if out else None,
+        "target_met": selection.target_met,
+        "note": selection.note,
+        "quantile": selection.point.quantile,
+        "forwarded_token_fraction": selection.point.forwarded_token_fraction,
+        "cases_loaded": len(loaded),
+        "n_cases": len(measured),
+        "fallback_accuracy": fallback_accuracy,
+        "rungs": [asdict(summary) for summary in summaries],
+        "wall_s": time.perf_counter() - started,
+    }
+    if json_output:
+        _emit(payload)
+        return
+    table = Table("rung", "threshold", "valid", "failed", "accuracy", "accepted", "acc. accepted")
+    for s in summaries:
+        counts = (str(s.valid), str(s.failed), _fmt(s.accuracy, 2), str(s.accepted))
+        table.add_row(s.name, _fmt(s.threshold, 4), *counts, _fmt(s.accepted_accuracy, 2))
+    _out.print(table)
+    point = selection.point
+    _out.print(
+        f"{len(measured)} cases ({len(loaded)} loaded), {judge} judge, {policy.estimator} "
+        f"scored by {policy.scorer}\nquantile {point.quantile:g}: fallback rate "
+        f"{point.fallback_rate:.3f}, distortion {point.distortion:.3f}, forwarded tokens "
+        f"{point.forwarded_token_fraction:.3f} (full context alone: distortion "
+        f"{1 - fallback_accuracy:.3f})\n{selection.note}",
+        highlight=False,
+    )
+    if not selection.target_met and kind == "distortion":
+        _err.print("[yellow]warning:[/] the distortion target was not met", highlight=False)
+    if out is not None:
+        _out.print(f"policy written to {out}", highlight=False)
