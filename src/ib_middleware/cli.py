@@ -5,25 +5,22 @@ Every command takes ``--config PATH`` (a YAML or TOML ``StageConfig``; environme
 last line of standard output. Errors print one line to standard error and exit with status 1.
 """
 
-import json
-import math
 import shlex
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
+from ib_middleware._cli_support import clean_errors, data_path, emit, fmt, read_context
+from ib_middleware._cli_support import err as err_console
+from ib_middleware._cli_support import out as console
 from ib_middleware.build import EngineCache, build_stage
 from ib_middleware.calibration import (
     CaseRecord,
@@ -38,11 +35,12 @@ from ib_middleware.calibration import (
 )
 from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
 from ib_middleware.config import EngineConfig, RungConfig, StageConfig
-from ib_middleware.data import financebench_path
 from ib_middleware.engines import Generator, Scorer, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.estimation import estimate_compressor_mi
 from ib_middleware.judges import get_judge
+from ib_middleware.report import register_report_command
+from ib_middleware.telemetry.setup import span_file_or_none
 
 __all__ = ["app"]
 
@@ -67,65 +65,6 @@ DataOption = Annotated[
     ),
 ]
 
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _finite(value: Any) -> Any:
-    """JSON-ready copy of ``value``: non-finite floats become null, tuples lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
-
-
-def _emit(payload: dict[str, Any]) -> None:
-    typer.echo(json.dumps(_finite(payload), ensure_ascii=False, allow_nan=False))
-
-
-@contextmanager
-def _clean_errors(json_mode: bool) -> Iterator[None]:
-    """Turn expected failures into one line on stderr and exit status 1, with no traceback."""
-    try:
-        yield
-    except (IBMiddlewareError, OSError, ValueError, ImportError) as error:
-        message = str(error) or type(error).__name__
-        if isinstance(error, FileNotFoundError) and error.filename:
-            message = f"no such file: {error.filename}"
-        _err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-        if json_mode:
-            _emit({"error": message, "error_type": type(error).__name__})
-        raise typer.Exit(code=1) from None
-
-
-def _data_path(value: str) -> Path:
-    if value == "financebench" and not Path(value).exists():
-        return financebench_path()
-    path = Path(value)
-    if not path.is_file():
-        msg = f"no such data file: {value} (or pass `financebench` for the bundled sample)"
-        raise FileNotFoundError(msg)
-    return path
-
-
-def _fmt(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def _read_context(file: Path | None) -> str:
-    if file is None or str(file) == "-":
-        if sys.stdin.isatty():
-            msg = "give a context FILE, or pipe the context on stdin"
-            raise ValueError(msg)
-        data = sys.stdin.buffer.read()
-    else:
-        data = file.read_bytes()
-    # Non-UTF-8 bytes are replaced, not fatal: the stage then sees (and may reject) them.
-    return data.decode("utf-8", errors="replace")
-
 
 @app.command()
 def compress(
@@ -136,26 +75,31 @@ def compress(
     ] = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
+    spans: Annotated[
+        Path | None, typer.Option("--spans", help="Also write OpenTelemetry spans (JSONL) here.")
+    ] = None,
 ) -> None:
     """Run the stage on one context and show what the orchestrator would see, and why."""
-    with _clean_errors(json_output):
-        context = _read_context(file)
+    with clean_errors(json_output), span_file_or_none(spans) as sink:
+        context = read_context(file)
         stage = build_stage(StageConfig.load(config))
+        if sink is not None:
+            sink.telemetry().instrument(stage)
         [result] = stage.run([context], query)
     payload = result.to_dict(include_text=False)
     payload["text"] = result.text
     if json_output:
-        _emit(payload)
+        emit(payload)
         return
     summary = Table.grid(padding=(0, 2))
     summary.add_row("decision", f"[bold]{result.decision}[/]")
     summary.add_row("rung", "-" if result.rung is None else str(result.rung))
     summary.add_row("tokens", f"{result.input_tokens} -> {result.output_tokens}")
     summary.add_row("ratio", f"{result.compression_ratio:.2f}x")
-    summary.add_row("bits/token", _fmt(result.bits_per_token))
+    summary.add_row("bits/token", fmt(result.bits_per_token))
     summary.add_row("reason", Text(result.reason))
     summary.add_row("time", f"{result.wall_s:.1f} s")
-    _out.print(summary)
+    console.print(summary)
     if result.attempts:
         attempts = Table("rung", "name", "threshold", "bits/token", "accepted", "reason")
         for attempt in result.attempts:
@@ -163,13 +107,13 @@ def compress(
             attempts.add_row(
                 str(attempt.rung),
                 Text(attempt.name),
-                _fmt(attempt.threshold_bits_per_token),
-                _fmt(estimate.bits_per_token if estimate else None),
+                fmt(attempt.threshold_bits_per_token),
+                fmt(estimate.bits_per_token if estimate else None),
                 "yes" if attempt.accepted else "no",
                 Text(attempt.reason),
             )
-        _out.print(attempts)
-    _out.print(Panel(Text(result.text), title="forwarded text", expand=False))
+        console.print(attempts)
+    console.print(Panel(Text(result.text), title="forwarded text", expand=False))
 
 
 def _pick_rung(config: StageConfig, name: str | None) -> RungConfig:
@@ -217,7 +161,7 @@ def _samplers(
 
 
 def _progress() -> Progress:
-    return Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=_err)
+    return Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=err_console)
 
 
 @app.command()
@@ -241,9 +185,9 @@ def estimate(
 ) -> None:
     """Offline Monte Carlo I(X; Z | Q) of a compressor on a dataset (He et al., 2025)."""
     started = time.perf_counter()
-    with _clean_errors(json_output):
+    with clean_errors(json_output):
         stage_config = StageConfig.load(config)
-        cases = load_cases(_data_path(data))[:n]
+        cases = load_cases(data_path(data))[:n]
         if len(cases) < 2:
             msg = f"mutual information needs at least 2 contexts; the data holds {len(cases)}"
             raise ValueError(msg)
@@ -289,7 +233,7 @@ def estimate(
         "wall_s": time.perf_counter() - started,
     }
     if json_output:
-        _emit(payload)
+        emit(payload)
         return
     table = Table.grid(padding=(0, 2))
     table.add_row("compressor", f"{rung.name} (N={mi.n_contexts}, M={mi.n_samples})")
@@ -299,9 +243,11 @@ def estimate(
     table.add_row(f"{mi.confidence:.0%} CI", f"[{low:.3f}, {high:.3f}] bits")
     table.add_row("bound log2 N", f"{mi.upper_bound_bits:.3f} bits")
     table.add_row("bits/token", f"{result.bits_per_token:.4f} (mean {payload['mean_tokens']:.1f})")
-    _out.print(table)
+    console.print(table)
     if mi.saturated:
-        _err.print("[yellow]saturated:[/] the estimate sits at log N; raise --n to resolve it")
+        err_console.print(
+            "[yellow]saturated:[/] the estimate sits at log N; raise --n to resolve it"
+        )
 
 
 def _reproduce(data: str, kind: str, target: float, options: dict[str, Any]) -> str:
@@ -339,14 +285,14 @@ def calibrate(
 ) -> None:
     """Choose each rung's threshold for a target distortion or fallback rate, as a policy."""
     started = time.perf_counter()
-    with _clean_errors(json_output):
+    with clean_errors(json_output):
         if (target_distortion is None) == (target_fallback is None):
             msg = "give exactly one of --target-distortion and --target-fallback"
             raise ValueError(msg)
         kind: TargetKind = "distortion" if target_distortion is not None else "fallback"
         target = float(target_distortion if target_distortion is not None else target_fallback or 0)
         label = get_judge(judge)
-        loaded = load_cases(_data_path(data))
+        loaded = load_cases(data_path(data))
         cases: list[LabelledCase] = loaded if keep_uncontained else judgeable(loaded, label)
         cases = cases[:limit] if limit else cases
         if not cases:
@@ -358,9 +304,9 @@ def calibrate(
 
             def advance(index: int, record: CaseRecord) -> None:
                 bar.advance(task)
-                if not _err.is_terminal:  # a log file gets one line per case instead of a bar
-                    bits = " ".join(_fmt(o.bits_per_token) for o in record.rungs)
-                    _err.print(
+                if not err_console.is_terminal:  # a log file gets a line per case, not a bar
+                    bits = " ".join(fmt(o.bits_per_token) for o in record.rungs)
+                    err_console.print(
                         f"case {index + 1}/{len(cases)} {escape(record.case_id)}: bits/token {bits}"
                     )
 
@@ -406,15 +352,15 @@ def calibrate(
         "wall_s": time.perf_counter() - started,
     }
     if json_output:
-        _emit(payload)
+        emit(payload)
         return
     table = Table("rung", "threshold", "valid", "failed", "accuracy", "accepted", "acc. accepted")
     for s in summaries:
-        counts = (str(s.valid), str(s.failed), _fmt(s.accuracy, 2), str(s.accepted))
-        table.add_row(s.name, _fmt(s.threshold, 4), *counts, _fmt(s.accepted_accuracy, 2))
-    _out.print(table)
+        counts = (str(s.valid), str(s.failed), fmt(s.accuracy, 2), str(s.accepted))
+        table.add_row(s.name, fmt(s.threshold, 4), *counts, fmt(s.accepted_accuracy, 2))
+    console.print(table)
     point = selection.point
-    _out.print(
+    console.print(
         f"{len(measured)} cases ({len(loaded)} loaded), {judge} judge, {policy.estimator} "
         f"scored by {policy.scorer}\nquantile {point.quantile:g}: fallback rate "
         f"{point.fallback_rate:.3f}, distortion {point.distortion:.3f}, forwarded tokens "
@@ -423,6 +369,9 @@ def calibrate(
         highlight=False,
     )
     if not selection.target_met and kind == "distortion":
-        _err.print("[yellow]warning:[/] the distortion target was not met", highlight=False)
+        err_console.print("[yellow]warning:[/] the distortion target was not met", highlight=False)
     if out is not None:
-        _out.print(f"policy written to {out}", highlight=False)
+        console.print(f"policy written to {out}", highlight=False)
+
+
+register_report_command(app)
