@@ -25,10 +25,7 @@ pytest: setup
 test: lint typecheck pytest
 
 demo: setup
-	@echo "make demo will run 'ib-middleware demo': a LangGraph retrieve -> compress -> answer graph"
-	@echo "over FinanceBench pages, fully offline. It arrives with the issue 'Drop-in for LangGraph"
-	@echo "and LangChain agents, and the main demo'; it is not built yet."
-	@exit 2
+	$(UV) run ib-middleware demo
 
 bench: setup
 	$(UV) run python bench/estimator_accuracy.py

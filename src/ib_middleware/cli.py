@@ -35,6 +35,7 @@ from ib_middleware.calibration import (
 )
 from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
 from ib_middleware.config import EngineConfig, RungConfig, StageConfig
+from ib_middleware.demo import demo_command
 from ib_middleware.engines import Generator, Scorer, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.estimation import estimate_compressor_mi
@@ -375,3 +376,4 @@ def calibrate(
 
 
 register_report_command(app)
+app.command("demo")(demo_command)

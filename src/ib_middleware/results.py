@@ -110,4 +110,6 @@ class StageResult:
             for attempt in data["attempts"]:
                 if attempt["compression"] is not None:
                     attempt["compression"].pop("text")
+                if attempt["estimate"] is not None:
+                    attempt["estimate"].pop("unsupported_text")
         return data

@@ -1,0 +1,44 @@
+"""The main demo: a LangGraph graph in the paper's compression-prediction shape.
+
+``retrieve -> compress -> answer`` over the bundled FinanceBench sample. ``retrieve`` returns
+filing pages: each question's evidence pages plus seeded distractor pages from other
+companies; ``compress`` is ``compression_node`` (every page is its own context item, so each
+gets its own decision); ``answer`` asks the answering model with whatever the stage forwarded.
+Fully offline by default: the stage is the library default (SmolLM2 rung 0, Gemma-3-270M rung
+1, CXMI scored by Gemma) and the answering model is the embedded SmolLM2. Give a model name
+(``--model`` or ``IB_DEMO_MODEL``) with ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` to answer with
+an OpenAI-compatible endpoint instead.
+"""
+
+from ib_middleware.demo._graph import (
+    ANSWER_TOKENS,
+    DemoState,
+    FilingPages,
+    build_demo_graph,
+    resolve_answerer,
+)
+from ib_middleware.demo._report import DemoQuestion, DemoReport, PageRow, render_question
+from ib_middleware.demo._run import (
+    COMPRESSION_TOKENS,
+    demo_app,
+    demo_command,
+    demo_config,
+    run_demo,
+)
+
+__all__ = [
+    "ANSWER_TOKENS",
+    "COMPRESSION_TOKENS",
+    "DemoQuestion",
+    "DemoReport",
+    "DemoState",
+    "FilingPages",
+    "PageRow",
+    "build_demo_graph",
+    "demo_app",
+    "demo_command",
+    "demo_config",
+    "render_question",
+    "resolve_answerer",
+    "run_demo",
+]
