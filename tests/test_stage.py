@@ -153,6 +153,16 @@ async def test_invalid_compressions_are_rejected(mode, reply, why):
     assert result.rung == 1
 
 
+def test_degenerate_short_compressions_are_rejected():
+    stage, _ = make_stage("GOOD", "GOOD capex was 1577 million")
+    stage = CompressionStage(
+        stage.rungs, estimator=stage.estimator, token_budget=50, min_output_tokens=4
+    )
+    [result] = stage.run([PAGE], QUERY)
+    assert "degenerate compression: 1 tokens" in result.attempts[0].reason
+    assert result.rung == 1
+
+
 def test_no_rungs_always_falls_back():
     stage = CompressionStage([], estimator=CXMIEstimator(grounded_scorer()), token_budget=5)
     [result] = stage.run([PAGE], QUERY)

@@ -90,4 +90,5 @@ def build_stage(
         token_budget=config.token_budget,
         token_counter=counter,
         on_failure=config.on_failure,
+        min_output_tokens=config.min_output_tokens,
     )

@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ib_middleware.policy import default_policy_path
 from ib_middleware.prompts import PromptStyle
+from ib_middleware.routing import MIN_OUTPUT_TOKENS
 
 __all__ = [
     "CompressorConfig",
@@ -115,6 +116,9 @@ class StageConfig(BaseSettings):
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     token_budget: int = Field(default=256, ge=0)
     on_failure: Literal["passthrough", "raise"] = "passthrough"
+    min_output_tokens: int = Field(
+        default=MIN_OUTPUT_TOKENS, ge=1, description="shorter compressions are rejected"
+    )
     policy: Path | None = Field(
         default_factory=default_policy_path,
         description="calibrated policy file; its thresholds replace the rungs' by name",

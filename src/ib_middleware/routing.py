@@ -5,7 +5,8 @@ token. For one raw context:
 
 1. passthrough when it is already within the token budget;
 2. otherwise compress with rung k and estimate; accept when the compression is valid (not
-   empty, not malformed, shorter than the input) and its bits per token clear tau_k;
+   empty, not malformed, at least ``min_output_tokens`` long, shorter than the input) and its
+   bits per token clear tau_k;
 3. else escalate to rung k + 1 (an engine error escalates too, and is recorded);
 4. after the last rung, forward the context unchanged (full-context fallback).
 """
@@ -18,11 +19,16 @@ from typing import Literal
 from ib_middleware.compressors import Compression, Compressor
 from ib_middleware.online import OnlineEstimate
 
-__all__ = ["Decision", "Rung", "Verdict", "check_compression", "judge"]
+__all__ = ["MIN_OUTPUT_TOKENS", "Decision", "Rung", "Verdict", "check_compression", "judge"]
 
 Decision = Literal["passthrough", "accepted", "fallback"]
 
 _ECHO_MARKERS = ("<document>", "</document>")
+
+MIN_OUTPUT_TOKENS = 4
+"""The default configuration's least compression length: shorter outputs (a stray number or
+word) are degenerate however high their bits per token, since CXMI per token of a 2-token output
+is noise; such outputs were accepted in practice before this rule."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class Verdict:
     reason: str
 
 
-def check_compression(compression: Compression) -> str | None:
+def check_compression(compression: Compression, *, min_output_tokens: int = 1) -> str | None:
     """Why a compression is unusable, or None when it is valid.
 
     Example:
@@ -69,6 +75,8 @@ def check_compression(compression: Compression) -> str | None:
         return "malformed compression: it echoes the prompt's document delimiters"
     if "\ufffd" in text and text.count("\ufffd") * 4 > len(text):
         return "malformed compression: mostly undecodable bytes"
+    if compression.output_tokens < min(min_output_tokens, compression.input_tokens):
+        return f"degenerate compression: {compression.output_tokens} tokens"
     if compression.output_tokens >= compression.input_tokens:
         return (
             f"compression not shorter than its input "

@@ -70,6 +70,7 @@ class CompressionStage:
         token_counter: TokenCounter | None = None,
         on_failure: OnFailure = "passthrough",
         observers: Sequence[StageObserver] = (),
+        min_output_tokens: int = 1,
     ) -> None:
         """Configure the stage.
 
@@ -82,6 +83,7 @@ class CompressionStage:
             on_failure: ``passthrough`` escalates on errors and falls back to the original;
                 ``raise`` lets engine and estimator errors propagate.
             observers: Watchers of each invocation (telemetry); they can never break it.
+            min_output_tokens: Shorter compressions are rejected as degenerate.
         """
         if on_failure not in ("passthrough", "raise"):
             msg = f"on_failure must be 'passthrough' or 'raise', got {on_failure!r}"
@@ -100,6 +102,7 @@ class CompressionStage:
             )
         self.token_counter = token_counter
         self.observers = tuple(observers)
+        self.min_output_tokens = min_output_tokens
 
     @staticmethod
     def _items(items: Sequence[ContextItem | str]) -> list[ContextItem]:
@@ -237,7 +240,7 @@ class CompressionStage:
             compression: Compression | None = None
             try:
                 compression = rung.compressor.compress(item.text, query)
-                invalid = check_compression(compression)
+                invalid = check_compression(compression, min_output_tokens=self.min_output_tokens)
                 if invalid is not None:
                     attempts.append(self._invalid(index, rung, rung_started, compression, invalid))
                     continue
@@ -264,7 +267,7 @@ class CompressionStage:
             compression: Compression | None = None
             try:
                 compression = await rung.compressor.acompress(item.text, query)
-                invalid = check_compression(compression)
+                invalid = check_compression(compression, min_output_tokens=self.min_output_tokens)
                 if invalid is not None:
                     attempts.append(self._invalid(index, rung, rung_started, compression, invalid))
                     continue
