@@ -108,9 +108,14 @@ def split_sentences(text: str) -> list[str]:
     return [piece.strip() for piece in _SENTENCE_END.split(text) if piece and piece.strip()]
 
 
-def _split_to_fit(text: str, counter: TokenCounter, limit: int) -> list[str]:
-    """Split text into consecutive pieces of at most ``limit`` tokens each, losing nothing."""
-    if counter.count_tokens(text) <= limit:
+def _split_to_fit(
+    text: str, counter: TokenCounter, limit: int, tokens: int | None = None
+) -> list[str]:
+    """Split text into consecutive pieces of at most ``limit`` tokens each, losing nothing.
+
+    ``tokens`` is the text's token count when the caller already has it.
+    """
+    if (counter.count_tokens(text) if tokens is None else tokens) <= limit:
         return [text]
     units = split_sentences(text)
     if len(units) <= 1:
@@ -205,13 +210,13 @@ class AbstractiveCompressor:
         """Most context tokens one generator call reads."""
         return self._window
 
-    def _plan(self, context: str) -> list[str]:
-        return _split_to_fit(context, self._counter, self._window)
+    def _plan(self, context: str, tokens: int | None = None) -> list[str]:
+        return _split_to_fit(context, self._counter, self._window, tokens)
 
     def _finish(
         self,
         text: str,
-        context: str,
+        context_tokens: int,
         generations: Sequence[Generation],
         chunks: int,
         started: float,
@@ -220,7 +225,7 @@ class AbstractiveCompressor:
             text=text.strip(),
             model=self._generator.model_id,
             method="abstractive",
-            input_tokens=self._counter.count_tokens(context),
+            input_tokens=context_tokens,
             output_tokens=self._counter.count_tokens(text.strip()),
             prompt_tokens=sum(g.prompt_tokens for g in generations),
             completion_tokens=sum(g.completion_tokens for g in generations),
@@ -233,7 +238,8 @@ class AbstractiveCompressor:
         """Compress ``context`` for ``query``; chunks and reduces when it exceeds the window."""
         started = time.perf_counter()
         generations: list[Generation] = []
-        pieces = self._plan(context)
+        context_tokens = self._counter.count_tokens(context)  # counted once: contexts are long
+        pieces = self._plan(context, context_tokens)
         chunks = len(pieces)
         for _level in range(_MAX_REDUCE_LEVELS):
             outputs = []
@@ -245,7 +251,7 @@ class AbstractiveCompressor:
                 generations.append(generation)
                 outputs.append(generation.text.strip())
             if len(outputs) == 1:
-                return self._finish(outputs[0], context, generations, chunks, started)
+                return self._finish(outputs[0], context_tokens, generations, chunks, started)
             pieces = self._plan("\n\n".join(outputs))
         raise self._no_convergence()
 
@@ -260,7 +266,8 @@ class AbstractiveCompressor:
         """Async twin of ``compress``: the chunks of one level are compressed concurrently."""
         started = time.perf_counter()
         generations: list[Generation] = []
-        pieces = self._plan(context)
+        context_tokens = self._counter.count_tokens(context)  # counted once: contexts are long
+        pieces = self._plan(context, context_tokens)
         chunks = len(pieces)
         for _level in range(_MAX_REDUCE_LEVELS):
             level = await asyncio.gather(
@@ -275,7 +282,7 @@ class AbstractiveCompressor:
             generations.extend(level)
             outputs = [generation.text.strip() for generation in level]
             if len(outputs) == 1:
-                return self._finish(outputs[0], context, generations, chunks, started)
+                return self._finish(outputs[0], context_tokens, generations, chunks, started)
             pieces = self._plan("\n\n".join(outputs))
         raise self._no_convergence()
 
