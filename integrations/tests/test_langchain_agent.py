@@ -37,8 +37,8 @@ from ib_middleware.testing import FakeCompressor, FakeScorer
 MODES = ["sync", "async"]
 QUESTION = "What was 3M's capital expenditure in 2018?"
 PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler text. " * 60
-SUMMARY = "GOOD capex was $1,577 million"
-MARK = "ZEBRA-7731"
+SUMMARY = "Capex was $1,577 million in 2018."  # every figure is in PAGE
+MARK = "zebrafinchquartz"  # a compressor output no orchestrator would ever write
 CALL = ToolCall(name="search_filings", args={"company": "3M"}, id="call-1")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "react_agent_openai.py"
 
@@ -51,7 +51,7 @@ def search_filings(company: str) -> str:
 
 def make_stage(generator: Any = None, **options: Any) -> CompressionStage:
     def score(prompt: str, z: str) -> float:
-        return -1.0 if "Document:" in prompt and z.startswith("GOOD") else -5.0
+        return -1.0 if "Document:" in prompt and z.startswith("Capex") else -5.0
 
     generator = generator or FakeCompressor(default=SUMMARY)
     rung = Rung(AbstractiveCompressor(generator, window_tokens=5000), threshold_bits_per_token=0.5)
@@ -275,7 +275,7 @@ async def stream(graph: Any, mode: str, recorder: RunRecorder) -> list[Any]:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("middleware_mode", ["tool", "call"])
 async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
-    compressor = GenericFakeChatModel(messages=iter([f"GOOD {MARK} capex 1577"] * 5))
+    compressor = GenericFakeChatModel(messages=iter([f"Capex was $1,577 million {MARK}"] * 5))
     stage = make_stage(ChatModelGenerator(compressor))
     recorder = RunRecorder()
     items = await stream(agent(IBMiddleware(stage, mode=middleware_mode)), mode, recorder)
@@ -283,11 +283,13 @@ async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
         assert not set(COMPRESSOR_TAGS) & set(metadata.get("tags", []))
         if isinstance(message, AIMessageChunk | AIMessage):
             assert MARK not in str(message.content)
-    leaked = [m for m, _ in items if MARK in str(m.content)]
-    if middleware_mode == "tool":  # the compressed tool result is the agent's state
-        assert [type(m) for m in leaked] == [ToolMessage]
-    else:
-        assert leaked == []
+    # The compressed tool message streams once: the agent's state in tool mode, the copy the
+    # model read (pushed from the model node, just before its tokens) in call mode.
+    leaked = [(m, meta["langgraph_node"]) for m, meta in items if MARK in str(m.content)]
+    assert [(type(m), node) for m, node in leaked] == [
+        (ToolMessage, "tools" if middleware_mode == "tool" else "model")
+    ]
+    assert leaked[0][0].response_metadata[MARKER_KEY]["decision"] == "accepted"
     tagged = [run for run in recorder.runs if run.kind == "chat_model" and "nostream" in run.tags]
     assert len(tagged) == 1, "the compressor's call is in the trace"
     assert "ib_middleware:compressor" in tagged[0].tags
@@ -296,7 +298,7 @@ async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
 @pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")
 @pytest.mark.parametrize("mode", MODES)
 async def test_compressor_stays_out_of_the_v3_message_stream(mode):
-    compressor = GenericFakeChatModel(messages=iter([f"GOOD {MARK} capex 1577"] * 5))
+    compressor = GenericFakeChatModel(messages=iter([f"Capex was $1,577 million {MARK}"] * 5))
     graph = agent(IBMiddleware(make_stage(ChatModelGenerator(compressor)), mode="call"))
     value = {"messages": [QUESTION]}
     if mode == "sync":
