@@ -112,7 +112,9 @@ def messages_of(state: Any) -> list[AnyMessage]:
     return state["messages"] if isinstance(state, dict) else state.messages
 
 
-def react_loop(drop_in: str, stage: CompressionStage, mode: str, state: Any = State) -> Any:
+def react_loop(
+    drop_in: str, stage: CompressionStage, mode: str, state: Any = State, checkpointer: Any = None
+) -> Any:
     """The template's graph; the drop-in is added the way its docs say."""
 
     def build_model(context: Context) -> Any:  # the template builds its model on every step
@@ -140,7 +142,7 @@ def react_loop(drop_in: str, stage: CompressionStage, mode: str, state: Any = St
         builder.add_edge("tools", "agent")
     if drop_in == "add_compression":
         add_compression(builder, stage, after="tools")
-    graph = builder.compile()
+    graph = builder.compile(checkpointer=checkpointer)
     return with_compression(graph, stage) if drop_in == "with_compression" else graph
 
 
@@ -371,3 +373,15 @@ async def test_with_compression_reaches_tool_nodes_in_subgraphs(mode):
     graph = with_compression(outer.compile(), make_stage())
     await run(graph, "invoke", mode, context)
     assert tool_texts(context.seen[-1]) == [SUMMARY]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_wrapping_twice_compresses_once(mode):
+    generator = FakeCompressor(default=SUMMARY)
+    stage = make_stage(generator)
+    graph = with_compression(react_loop("add_compression", stage, mode), stage)
+    graph = with_compression(graph, stage)
+    context = Context()
+    await run(graph, "invoke", mode, context)
+    assert tool_texts(context.seen[-1]) == [SUMMARY]
+    assert len(generator.history) == 1

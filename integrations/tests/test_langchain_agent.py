@@ -23,11 +23,14 @@ from langchain_core.language_models.fake_chat_models import (
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolCall, ToolMessage
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
 from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import AbstractiveCompressor
+from ib_middleware.engines import Generation
 from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, RunRecorder
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
@@ -375,3 +378,82 @@ async def test_agent_with_the_embedded_compressor(mode, smollm2_engine, gemma_en
         assert decision["attempts"][0]["estimate"]["estimator"] == "cxmi"
     else:
         assert tool_text == page
+
+
+# --- decisions while streaming; control flow passes through -------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("middleware_mode", ["tool", "call"])
+async def test_decisions_stream_as_custom_events(mode, middleware_mode):
+    graph = agent(IBMiddleware(make_stage(), mode=middleware_mode))
+    value = {"messages": [QUESTION]}
+    if mode == "sync":
+        events = list(graph.stream(value, stream_mode="custom"))
+    else:
+        events = [event async for event in graph.astream(value, stream_mode="custom")]
+    [event] = events
+    [record] = event[DECISIONS_KEY]
+    assert (record["decision"], record["tool_call_id"]) == ("accepted", "call-1")
+
+
+SIGNALS = [
+    GraphInterrupt,
+    lambda: ParentCommand(Command(graph=Command.PARENT, goto="elsewhere")),
+    GraphBubbleUp,
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("make", SIGNALS, ids=["GraphInterrupt", "ParentCommand", "GraphBubbleUp"])
+async def test_hooks_reraise_signals_untouched(make, mode):
+    for middleware_mode in ("tool", "call"):
+        signal = make()
+        generator = FakeCompressor()
+        generator.enqueue(signal)
+        middleware = IBMiddleware(make_stage(generator), mode=middleware_mode)
+        with pytest.raises(type(signal)) as raised:
+            await call_hook(middleware, mode)
+        assert raised.value is signal
+
+
+async def call_hook(middleware: IBMiddleware, mode: str) -> Any:
+    if middleware.mode == "tool":
+        result = ToolMessage(PAGE, tool_call_id="call-1", name="search_filings", id="t1")
+        return await wrap_tool(middleware, result, mode)
+    return await wrap_model(middleware, model_request(), mode)
+
+
+class AskingCompressor:
+    """A compressor that asks a human (``interrupt``) before it answers."""
+
+    model_id = "asking-compressor"
+
+    def __init__(self) -> None:
+        self.answers: list[Any] = []
+
+    def generate(self, messages: Any, settings: Any = None) -> Generation:
+        self.answers.append(interrupt("May I compress this page?"))
+        return Generation(SUMMARY, self.model_id, 1, 1, 0.0, "stop")
+
+    async def agenerate(self, messages: Any, settings: Any = None) -> Generation:
+        return self.generate(messages, settings)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("middleware_mode", ["tool", "call"])
+async def test_an_interrupt_in_the_compressor_pauses_the_agent(mode, middleware_mode):
+    asking = AskingCompressor()
+    graph = create_agent(
+        orchestrator(),
+        tools=[search_filings],
+        middleware=[IBMiddleware(make_stage(asking), mode=middleware_mode)],
+        checkpointer=InMemorySaver(),
+    )
+    config = {"configurable": {"thread_id": f"{middleware_mode}-{mode}"}}
+    paused = await invoke(graph, {"messages": [QUESTION]}, mode, config)
+    assert [item.value for item in paused["__interrupt__"]] == ["May I compress this page?"]
+    done = await invoke(graph, Command(resume="yes"), mode, config)
+    assert asking.answers == ["yes"]
+    assert done["messages"][-1].content == "1577"
+    assert [d["decision"] for d in done[DECISIONS_KEY]] == ["accepted"]

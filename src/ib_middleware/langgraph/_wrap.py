@@ -163,7 +163,9 @@ def _rewired(
         bound = node.bound
         if name == START:
             continue
-        if (tools is None and isinstance(bound, ToolNode)) or (tools and name in tools):
+        if _is_wrapped(bound):  # compressed already (add_compression, an earlier wrap)
+            wrapped.append(name)
+        elif (tools is None and isinstance(bound, ToolNode)) or (tools and name in tools):
             decisions_key = DECISIONS_KEY if check.channels(graph.channels) else None
             runnable = compress_outputs(
                 bound,
@@ -331,10 +333,10 @@ def _copy_graph(
             f"or use " + _ALTERNATIVES
         )
         raise ValueError(msg)
-    keep = DECISIONS_KEY in graph.channels
-    start = _InputCompression(stage, kinds, messages_key, keep)
-    begin = RunnableLambda(start, afunc=start.acall, name="ib_middleware.compress_input")
-    copied.nodes[START] = graph.nodes[START].copy({"bound": begin})
+    if not isinstance(getattr(graph.nodes[START].bound, "func", None), _InputCompression):
+        start = _InputCompression(stage, kinds, messages_key, DECISIONS_KEY in graph.channels)
+        begin = RunnableLambda(start, afunc=start.acall, name="ib_middleware.compress_input")
+        copied.nodes[START] = graph.nodes[START].copy({"bound": begin})
     if checkpointer is not None:
         copied.checkpointer = checkpointer
     if name is not None:
