@@ -23,6 +23,7 @@ from langgraph.func import entrypoint
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.pregel.remote import RemoteGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
@@ -354,6 +355,9 @@ def test_with_compression_refuses_a_graph_it_cannot_alter():
 
     with pytest.raises(TypeError, match="CompressingChatModel"):
         with_compression(workflow, make_stage())
+    remote = RemoteGraph("agent", url="http://127.0.0.1:9")  # never contacted
+    with pytest.raises(TypeError, match="not built with StateGraph"):
+        with_compression(remote, make_stage())
 
 
 def test_add_compression_names_the_missing_node():

@@ -31,7 +31,7 @@ from langgraph.types import Command, interrupt
 from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.engines import Generation
-from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, RunRecorder
+from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, RunRecorder, with_compression
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage
@@ -457,3 +457,35 @@ async def test_an_interrupt_in_the_compressor_pauses_the_agent(mode, middleware_
     assert asking.answers == ["yes"]
     assert done["messages"][-1].content == "1577"
     assert [d["decision"] for d in done[DECISIONS_KEY]] == ["accepted"]
+
+
+class SeeingOrchestrator(Orchestrator):
+    """Records what each call was shown."""
+
+    seen: Any  # the caller's list
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.seen.append(list(messages))
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_with_compression_wraps_a_create_agent_graph(mode):
+    model = SeeingOrchestrator(
+        responses=[AIMessage("", tool_calls=[CALL], id="ai-call"), AIMessage("1577", id="ai-end")],
+        seen=[],
+    )
+    graph = with_compression(create_agent(model, tools=[search_filings]), make_stage())
+    value = {"messages": [QUESTION]}
+    if mode == "sync":
+        items = list(graph.stream(value, stream_mode=["messages", "updates"]))
+    else:
+        items = [item async for item in graph.astream(value, stream_mode=["messages", "updates"])]
+    tools_seen = [m.content for m in model.seen[-1] if isinstance(m, ToolMessage)]
+    assert tools_seen == [SUMMARY], "the tool output produced inside the loop was compressed"
+    streamed = [chunk for kind, chunk in items if kind == "messages"]
+    [(tool, metadata)] = [(m, meta) for m, meta in streamed if isinstance(m, ToolMessage)]
+    assert (tool.content, metadata["langgraph_node"]) == (SUMMARY, "tools")
+    assert tool.response_metadata[MARKER_KEY]["decision"] == "accepted"
+    nodes = {name for kind, update in items if kind == "updates" for name in update}
+    assert nodes == {"model", "tools"}, "node names are the agent's own"

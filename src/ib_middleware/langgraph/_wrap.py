@@ -16,6 +16,7 @@ from langgraph.graph import END, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode
 from langgraph.pregel import Pregel
+from langgraph.pregel.protocol import PregelProtocol
 
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
 from ib_middleware.langgraph._messages import MessageCompressor
@@ -288,7 +289,7 @@ def with_compression(
             checkpointer=checkpointer,
             name=name,
         )
-    if isinstance(graph_or_runnable, Pregel):
+    if isinstance(graph_or_runnable, PregelProtocol):  # the functional API, a remote graph
         msg = (
             f"with_compression cannot alter {type(graph_or_runnable).__name__} "
             f"{graph_or_runnable.get_name()!r}: it was not built with StateGraph. Use "
