@@ -14,6 +14,7 @@ from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimator
 from ib_middleware.policy import Policy
 from ib_middleware.registry import create_engine
+from ib_middleware.relevance import RelevantInformationEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage
 
@@ -95,6 +96,10 @@ def build_stage(
     estimator: OnlineEstimator
     if config.estimator.kind == "cxmi":
         estimator = CXMIEstimator(scorer)
+    elif config.estimator.kind == "relevant_pmi":
+        estimator = RelevantInformationEstimator(
+            scorer, relevant_segments=config.estimator.relevant_segments
+        )
     else:
         estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)
     counter = scorer if isinstance(scorer, TokenCounter) else None
@@ -114,4 +119,5 @@ def build_stage(
         token_counter=counter,
         on_failure=config.on_failure,
         min_output_tokens=config.min_output_tokens,
+        reject_unsupported_figures=config.reject_unsupported_figures,
     )

@@ -5,6 +5,8 @@
   into chunks and compressed map-reduce: every chunk is read, nothing is silently truncated.
 - ``ExtractiveCompressor`` keeps the sentences BM25 ranks highest for the query, in their
   original order, under a token budget. It copies text, so it cannot hallucinate.
+- ``ib_middleware.selection.SegmentCompressor`` keeps whole sentences, list items and table
+  rows (with their table's header rows), under a budget that adapts to the page.
 """
 
 from __future__ import annotations

@@ -77,11 +77,14 @@ class RungConfig(_Strict):
 class EstimatorConfig(_Strict):
     """The online estimator and its scorer."""
 
-    kind: Literal["cxmi", "contrastive_pmi"] = "cxmi"
+    kind: Literal["cxmi", "contrastive_pmi", "relevant_pmi"] = "cxmi"
     scorer: EngineConfig = Field(
         default_factory=lambda: EngineConfig(options={"model_path": "gemma3-270m"})
     )
     reservoir_size: int = Field(default=16, ge=0)
+    relevant_segments: int = Field(
+        default=3, ge=1, description="relevant_pmi: segments of the context that make up s"
+    )
 
 
 def _default_rungs() -> list[RungConfig]:
@@ -118,6 +121,10 @@ class StageConfig(BaseSettings):
     on_failure: Literal["passthrough", "raise"] = "passthrough"
     min_output_tokens: int = Field(
         default=MIN_OUTPUT_TOKENS, ge=1, description="shorter compressions are rejected"
+    )
+    reject_unsupported_figures: bool = Field(
+        default=True,
+        description="reject a compression holding a figure or a name its context lacks",
     )
     policy: Path | None = Field(
         default_factory=default_policy_path,

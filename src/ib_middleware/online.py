@@ -1,12 +1,15 @@
 """Online (per-compression) information estimates: the router's input.
 
-- ``CXMIEstimator`` (default): two scorings of z, with and without the context, in one batch.
+- ``CXMIEstimator``: two scorings of z, with and without the context, in one batch.
   Unbounded; per-token contributions show which spans of z the context does not support.
 - ``ContrastivePMIEstimator``: z scored under its own context and a reference set (the other
   contexts of the same request plus a bounded reservoir of recent contexts); bounded by
   log(K + 1) for K references.
+- ``ib_middleware.relevance.RelevantInformationEstimator``: how much z tells the scorer about
+  the part of x the query needs, log p(s | z, q) - log p(s | q), with s the segments of x that
+  rank highest for q. One short scoring pass per compression (the null term is cached).
 
-Both report nats, bits and bits per token of z (in the scorer's tokens).
+All report nats, bits and bits per token of z (in the scorer's tokens).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ __all__ = [
     "OnlineEstimator",
 ]
 
-EstimatorName = Literal["cxmi", "contrastive_pmi"]
+EstimatorName = Literal["cxmi", "contrastive_pmi", "relevant_pmi"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class OnlineEstimate:
         scorer_model: The scoring model.
         unsupported_text: The text of each unsupported span, when the scorer can tokenise
             and detokenise locally (the embedded engine can); empty otherwise.
+        relevant_fraction: Relevant-information PMI only: the share of the relevant part's
+            surprisal that z explains (1.0 = z makes it certain), else None.
+        relevant_tokens: Relevant-information PMI only: length of the relevant part s.
     """
 
     estimator: EstimatorName
@@ -64,6 +70,8 @@ class OnlineEstimate:
     unsupported_fraction: float
     scorer_model: str
     unsupported_text: tuple[str, ...] = ()
+    relevant_fraction: float | None = None
+    relevant_tokens: int = 0
 
 
 @runtime_checkable
@@ -88,7 +96,8 @@ class OnlineEstimator(Protocol):
         ...
 
 
-def _checked(results: list[ContinuationScore], expected: int) -> list[ContinuationScore]:
+def checked(results: list[ContinuationScore], expected: int) -> list[ContinuationScore]:
+    """``results`` when the scorer returned one score per request, else an ``EngineError``."""
     if len(results) != expected:
         msg = f"scorer returned {len(results)} scores for {expected} requests"
         raise EngineError(msg)
@@ -143,7 +152,7 @@ class CXMIEstimator:
             return ()
 
     def _build(self, compression: str, results: list[ContinuationScore]) -> OnlineEstimate:
-        with_context, without_context = _checked(results, 2)
+        with_context, without_context = checked(results, 2)
         if with_context.n_tokens != without_context.n_tokens:
             msg = "scorer tokenised the same compression differently in two requests"
             raise EngineError(msg)
@@ -253,7 +262,7 @@ class ContrastivePMIEstimator:
         ]
 
     def _build(self, context: str, results: list[ContinuationScore], count: int) -> OnlineEstimate:
-        own, *others = _checked(results, count + 1)
+        own, *others = checked(results, count + 1)
         try:
             value = contrastive_pmi(own.total, [o.total for o in others], n_tokens=own.n_tokens)
         except ValueError as exc:

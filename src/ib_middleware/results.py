@@ -8,6 +8,7 @@ from typing import Any
 from ib_middleware.compressors import Compression
 from ib_middleware.online import OnlineEstimate
 from ib_middleware.routing import Decision
+from ib_middleware.support import ContentSpan
 
 __all__ = ["ContextItem", "RungAttempt", "StageResult"]
 
@@ -41,6 +42,8 @@ class RungAttempt:
         wall_s: Seconds spent at this rung.
         estimate_s: Seconds of that spent estimating.
         started_unix_ns: When the rung started (for spans), nanoseconds since the epoch.
+        unsupported: Figures and names of the compression its context does not hold (by
+            character position in the compression).
     """
 
     rung: int
@@ -54,6 +57,7 @@ class RungAttempt:
     wall_s: float = 0.0
     estimate_s: float = 0.0
     started_unix_ns: int = 0
+    unsupported: tuple[ContentSpan, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,8 @@ class StageResult:
 
     Attributes:
         text: What the orchestrator should see: the accepted compression or the original.
-        decision: ``passthrough`` (under budget), ``accepted`` or ``fallback`` (original).
+        decision: ``passthrough`` (under budget), ``accepted``, ``pruned`` (nothing relevant
+            to the query: a one-line note stands in for the item) or ``fallback`` (original).
         rung: The rung whose compression was accepted, else None.
         reason: Human-readable reason for the decision.
         source: The item's source label.
@@ -112,4 +117,6 @@ class StageResult:
                     attempt["compression"].pop("text")
                 if attempt["estimate"] is not None:
                     attempt["estimate"].pop("unsupported_text")
+                for span in attempt["unsupported"]:
+                    span.pop("text")
         return data

@@ -1,34 +1,48 @@
 """The routing rule, in one place: what makes a compression acceptable at a rung.
 
-A ladder of rungs runs cheapest first, each a compressor with a threshold tau_k in bits per
-token. For one raw context:
+A ladder of rungs runs cheapest first, each a compressor with a threshold tau_k. For one raw
+context:
 
 1. passthrough when it is already within the token budget;
-2. otherwise compress with rung k and estimate; accept when the compression is valid (not
-   empty, not malformed, at least ``min_output_tokens`` long, shorter than the input) and its
-   bits per token clear tau_k;
+2. otherwise compress with rung k; accept when the compression is valid (not empty, not
+   malformed, at least ``min_output_tokens`` long, shorter than the input), states no figure or
+   name its context lacks (``reject_unsupported_figures``), and its signal clears tau_k;
 3. else escalate to rung k + 1 (an engine error escalates too, and is recorded);
 4. after the last rung, forward the context unchanged (full-context fallback).
+
+The signal (``signal``) is the share of the query-relevant part of the context that z explains
+for relevant-information PMI, and bits per token of z for CXMI and contrastive PMI.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ib_middleware.compressors import Compression, Compressor
 from ib_middleware.online import OnlineEstimate
+from ib_middleware.support import ContentSpan, unsupported_content
 
-__all__ = ["MIN_OUTPUT_TOKENS", "Decision", "Rung", "Verdict", "check_compression", "judge"]
+__all__ = [
+    "MIN_OUTPUT_TOKENS",
+    "Decision",
+    "Rung",
+    "Verdict",
+    "check_compression",
+    "check_support",
+    "judge",
+    "signal",
+]
 
-Decision = Literal["passthrough", "accepted", "fallback"]
+Decision = Literal["passthrough", "accepted", "pruned", "fallback"]
 
 _ECHO_MARKERS = ("<document>", "</document>")
 
 MIN_OUTPUT_TOKENS = 4
 """The default configuration's least compression length: shorter outputs (a stray number or
-word) are degenerate however high their bits per token, since CXMI per token of a 2-token output
-is noise; such outputs were accepted in practice before this rule."""
+word) are degenerate however high their bits per token, since a per-token signal of a 2-token
+output is noise; such outputs were accepted in practice before this rule."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +51,8 @@ class Rung:
 
     Attributes:
         compressor: What compresses at this rung.
-        threshold_bits_per_token: tau_k: the least bits per token a compression must carry.
+        threshold_bits_per_token: tau_k: the least signal to accept (``signal`` gives its
+            unit: bits per token of z, or for relevant-information PMI a share from 0 to 1).
         name: Name in decisions; the compressor's name by default.
     """
 
@@ -85,8 +100,51 @@ def check_compression(compression: Compression, *, min_output_tokens: int = 1) -
     return None
 
 
+def _describe(spans: Sequence[ContentSpan], *, capture_content: bool) -> str:
+    parts = []
+    for span in spans:
+        where = f"{span.kind} at characters {span.start}-{span.end}"
+        parts.append(f"{where} ({span.text!r})" if capture_content else where)
+    return ", ".join(parts)
+
+
+def check_support(
+    compression: str, context: str, query: str, *, capture_content: bool = False
+) -> tuple[tuple[ContentSpan, ...], str | None]:
+    """The figures and names of ``compression`` its context does not hold, and the reason.
+
+    The reason names spans by position; their text only with ``capture_content``.
+
+    Example:
+        >>> spans, reason = check_support("Capex was $1,823 million.", "Capex (1,577).", "q")
+        >>> reason
+        'unsupported content: figure at characters 10-24'
+    """
+    spans = tuple(unsupported_content(compression, context, query))
+    if not spans:
+        return (), None
+    return spans, f"unsupported content: {_describe(spans, capture_content=capture_content)}"
+
+
+def signal(estimate: OnlineEstimate) -> tuple[float, str]:
+    """The value thresholds apply to, and its unit.
+
+    For relevant-information PMI it is the share of the relevant part's surprisal that z
+    explains (0 to 1, comparable across pages of any length); for CXMI and contrastive PMI,
+    bits per token of z.
+
+    Example:
+        >>> from ib_middleware.online import OnlineEstimate
+        >>> signal(OnlineEstimate("cxmi", 2.0, 2.9, 0.29, 10, False, None, 0, (), 0.0, "m"))
+        (0.29, 'bits/token')
+    """
+    if estimate.relevant_fraction is not None:
+        return estimate.relevant_fraction, "of the relevant part explained"
+    return estimate.bits_per_token, "bits/token"
+
+
 def judge(estimate: OnlineEstimate, threshold: float) -> Verdict:
-    """Accept or reject a valid compression by its estimated bits per token.
+    """Accept or reject a valid, supported compression by its signal.
 
     Example:
         >>> from ib_middleware.online import OnlineEstimate
@@ -94,8 +152,9 @@ def judge(estimate: OnlineEstimate, threshold: float) -> Verdict:
         >>> judge(estimate, 0.5).reason
         'low bit efficiency: 0.290 < 0.500 bits/token'
     """
-    if estimate.bits_per_token >= threshold:
-        reason = f"accepted: {estimate.bits_per_token:.3f} >= {threshold:.3f} bits/token"
+    value, unit = signal(estimate)
+    if value >= threshold:
+        reason = f"accepted: {value:.3f} >= {threshold:.3f} {unit}"
         return Verdict(accepted=True, reason=reason)
-    reason = f"low bit efficiency: {estimate.bits_per_token:.3f} < {threshold:.3f} bits/token"
-    return Verdict(accepted=False, reason=reason)
+    what = "low bit efficiency" if unit == "bits/token" else "too little relevant information"
+    return Verdict(accepted=False, reason=f"{what}: {value:.3f} < {threshold:.3f} {unit}")

@@ -22,24 +22,18 @@ import contextlib
 import re
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
-from ib_middleware.compressors import ApproximateTokenCounter, Compression
+from ib_middleware.compressors import ApproximateTokenCounter
 from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow, redact_quotes
+from ib_middleware.ladder import OnFailure, RungStep, error_text, since
 from ib_middleware.observers import RunObservation, StageObserver
-from ib_middleware.online import OnlineEstimate, OnlineEstimator
+from ib_middleware.online import OnlineEstimator
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
-from ib_middleware.routing import Rung, check_compression, judge
+from ib_middleware.routing import Rung
 
 __all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult"]
-
-OnFailure = Literal["passthrough", "raise"]
-
-
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -50,17 +44,11 @@ def _engine_text(text: str) -> str:
 
 
 def _timing(started: float) -> dict[str, Any]:
-    wall_s, started_unix_ns = _since(started)
+    wall_s, started_unix_ns = since(started)
     return {"wall_s": wall_s, "started_unix_ns": started_unix_ns}
 
 
-def _since(started: float) -> tuple[float, int]:
-    """Seconds elapsed since a perf_counter reading, and that moment in epoch nanoseconds."""
-    elapsed = time.perf_counter() - started
-    return elapsed, time.time_ns() - int(elapsed * 1e9)
-
-
-class CompressionStage:
+class CompressionStage(RungStep):
     """A ladder of compressors with online estimates and a full-context fallback.
 
     Example:
@@ -88,6 +76,7 @@ class CompressionStage:
         on_failure: OnFailure = "passthrough",
         observers: Sequence[StageObserver] = (),
         min_output_tokens: int = 1,
+        reject_unsupported_figures: bool = True,
     ) -> None:
         """Configure the stage.
 
@@ -101,6 +90,8 @@ class CompressionStage:
                 ``raise`` lets engine and estimator errors propagate.
             observers: Watchers of each invocation (telemetry); they can never break it.
             min_output_tokens: Shorter compressions are rejected as degenerate.
+            reject_unsupported_figures: Reject a compression holding a figure or a name its
+                context (or, for names, the query) does not hold, before it is scored.
         """
         if on_failure not in ("passthrough", "raise"):
             msg = f"on_failure must be 'passthrough' or 'raise', got {on_failure!r}"
@@ -120,6 +111,7 @@ class CompressionStage:
         self.token_counter = token_counter
         self.observers = tuple(observers)
         self.min_output_tokens = min_output_tokens
+        self.reject_unsupported_figures = reject_unsupported_figures
 
     @staticmethod
     def _items(items: Sequence[ContextItem | str | bytes]) -> list[ContextItem]:
@@ -158,7 +150,7 @@ class CompressionStage:
         tokens = 0
         with contextlib.suppress(Exception):  # the counter may be what failed
             tokens = self.token_counter.count_tokens(item.text)
-        message = redact_quotes(_error_text(error), item.text)
+        message = redact_quotes(error_text(error), item.text)
         return StageResult(
             text=item.text,
             decision="fallback",
@@ -218,82 +210,6 @@ class CompressionStage:
             **_timing(started),
         )
 
-    @staticmethod
-    def _record(
-        index: int,
-        rung: Rung,
-        started: float,
-        *,
-        accepted: bool,
-        reason: str,
-        compression: Compression | None = None,
-        estimate: OnlineEstimate | None = None,
-        error: BaseException | None = None,
-        estimate_s: float = 0.0,
-    ) -> RungAttempt:
-        wall_s, started_unix_ns = _since(started)
-        return RungAttempt(
-            rung=index,
-            name=rung.label,
-            threshold_bits_per_token=rung.threshold_bits_per_token,
-            accepted=accepted,
-            reason=reason,
-            compression=compression,
-            estimate=estimate,
-            error=_error_text(error) if error is not None else None,
-            wall_s=wall_s,
-            estimate_s=estimate_s,
-            started_unix_ns=started_unix_ns,
-        )
-
-    def _judged(
-        self,
-        index: int,
-        rung: Rung,
-        started: float,
-        compression: Compression,
-        estimate: OnlineEstimate,
-    ) -> RungAttempt:
-        verdict = judge(estimate, rung.threshold_bits_per_token)
-        return self._record(
-            index,
-            rung,
-            started,
-            accepted=verdict.accepted,
-            reason=verdict.reason,
-            compression=compression,
-            estimate=estimate,
-            estimate_s=max(0.0, time.perf_counter() - started - compression.wall_s),
-        )
-
-    def _failed(
-        self,
-        index: int,
-        rung: Rung,
-        started: float,
-        compression: Compression | None,
-        error: Exception,
-    ) -> RungAttempt:
-        if self.on_failure == "raise":
-            raise error
-        stage = "estimator" if compression is not None else "compressor"
-        return self._record(
-            index,
-            rung,
-            started,
-            accepted=False,
-            reason=f"{stage} error ({type(error).__name__}), escalated",
-            compression=compression,
-            error=error,
-        )
-
-    def _invalid(
-        self, index: int, rung: Rung, started: float, compression: Compression, why: str
-    ) -> RungAttempt:
-        return self._record(
-            index, rung, started, accepted=False, reason=f"rejected: {why}", compression=compression
-        )
-
     def _one(self, item: ContextItem, query: str, references: Sequence[str]) -> StageResult:
         started = time.perf_counter()
         try:
@@ -311,24 +227,8 @@ class CompressionStage:
         if tokens <= self.token_budget or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
-        for index, rung in enumerate(self.rungs):
-            rung_started = time.perf_counter()
-            compression: Compression | None = None
-            try:
-                compression = rung.compressor.compress(text, query)
-                invalid = check_compression(compression, min_output_tokens=self.min_output_tokens)
-                if invalid is not None:
-                    attempts.append(self._invalid(index, rung, rung_started, compression, invalid))
-                    continue
-                estimate = self.estimator.estimate(
-                    text, query, compression.text, references=references
-                )
-            except Exception as error:  # any failure escalates; see on_failure
-                if is_control_flow(error):
-                    raise
-                attempts.append(self._failed(index, rung, rung_started, compression, error))
-                continue
-            attempt = self._judged(index, rung, rung_started, compression, estimate)
+        for index in range(len(self.rungs)):
+            attempt = self.run_rung(index, text, query, references=references, input_tokens=tokens)
             attempts.append(attempt)
             if attempt.accepted:
                 break
@@ -351,24 +251,10 @@ class CompressionStage:
         if tokens <= self.token_budget or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
-        for index, rung in enumerate(self.rungs):
-            rung_started = time.perf_counter()
-            compression: Compression | None = None
-            try:
-                compression = await rung.compressor.acompress(text, query)
-                invalid = check_compression(compression, min_output_tokens=self.min_output_tokens)
-                if invalid is not None:
-                    attempts.append(self._invalid(index, rung, rung_started, compression, invalid))
-                    continue
-                estimate = await self.estimator.aestimate(
-                    text, query, compression.text, references=references
-                )
-            except Exception as error:  # any failure escalates; see on_failure
-                if is_control_flow(error):
-                    raise
-                attempts.append(self._failed(index, rung, rung_started, compression, error))
-                continue
-            attempt = self._judged(index, rung, rung_started, compression, estimate)
+        for index in range(len(self.rungs)):
+            attempt = await self.arun_rung(
+                index, text, query, references=references, input_tokens=tokens
+            )
             attempts.append(attempt)
             if attempt.accepted:
                 break

@@ -2,10 +2,12 @@
 
 Pure functions over arrays of log-probabilities (nats inside, bits reported too): the Monte
 Carlo estimator of I(X; Z | Q), pointwise CXMI and contrastive PMI, bit efficiency, rate-distortion
-fits, correlations, FLOPs and cost accounting, and the knob analysis.
+fits, correlations, ROC AUC with clustered bootstrap intervals, FLOPs and cost accounting,
+and the knob analysis.
 """
 
 from ib_estimators.compute import DEFAULT_PRICES, ModelSpec, Price, api_cost, flops_per_generation
+from ib_estimators.discrimination import AUCEstimate, roc_auc
 from ib_estimators.knobs import Coefficient, KnobAnalysis, knob_analysis
 from ib_estimators.mutual_information import (
     SATURATION_MARGIN_NATS,
@@ -14,7 +16,14 @@ from ib_estimators.mutual_information import (
     mc_mutual_information,
     pointwise_terms,
 )
-from ib_estimators.pointwise import CXMIEstimate, PointwiseEstimate, contrastive_pmi, cxmi
+from ib_estimators.pointwise import (
+    CXMIEstimate,
+    PointwiseEstimate,
+    RelevantPMIEstimate,
+    contrastive_pmi,
+    cxmi,
+    relevant_pmi,
+)
 from ib_estimators.rate_distortion import (
     Correlation,
     RateDistortionFit,
@@ -26,6 +35,7 @@ from ib_estimators.units import nats_to_bits
 __all__ = [
     "DEFAULT_PRICES",
     "SATURATION_MARGIN_NATS",
+    "AUCEstimate",
     "CXMIEstimate",
     "Coefficient",
     "Correlation",
@@ -35,6 +45,7 @@ __all__ = [
     "PointwiseEstimate",
     "Price",
     "RateDistortionFit",
+    "RelevantPMIEstimate",
     "api_cost",
     "bit_efficiency",
     "contrastive_pmi",
@@ -46,4 +57,6 @@ __all__ = [
     "mc_mutual_information",
     "nats_to_bits",
     "pointwise_terms",
+    "relevant_pmi",
+    "roc_auc",
 ]

@@ -168,3 +168,68 @@ def cxmi(
         per_token_nats=contributions,
         unsupported_spans=_negative_runs(contributions),
     )
+
+
+@dataclass(frozen=True)
+class RelevantPMIEstimate:
+    """How much a compression z tells about the relevant part s of its context.
+
+    Attributes:
+        nats: log p(s | z, q) - log p(s | q), summed over the tokens of s.
+        bits: The same in bits.
+        n_tokens: Length of s in tokens.
+        surprisal_nats: -log p(s | q): what s costs to predict from the query alone.
+        per_token_nats: The contribution of each token of s.
+    """
+
+    nats: float
+    bits: float
+    n_tokens: int
+    surprisal_nats: float
+    per_token_nats: NDArray[np.float64]
+
+    @property
+    def fraction(self) -> float:
+        """Share of s's surprisal that z explains: ``nats / surprisal_nats`` (1 = all of it)."""
+        return self.nats / self.surprisal_nats if self.surprisal_nats > 0 else 0.0
+
+    @property
+    def upper_bound_nats(self) -> float:
+        """The most z can tell about s: all of its surprisal."""
+        return self.surprisal_nats
+
+
+def relevant_pmi(
+    with_compression: ArrayLike | Sequence[float], without_compression: ArrayLike | Sequence[float]
+) -> RelevantPMIEstimate:
+    """Pointwise information a compression carries about the query-relevant part of x.
+
+    Args:
+        with_compression: Per-token log-probabilities of s given z and the query, in nats.
+        without_compression: Per-token log-probabilities of s given the query alone.
+
+    Raises:
+        ValueError: If the arrays differ in length, are empty, or hold NaN or infinities.
+
+    Example:
+        >>> estimate = relevant_pmi([-0.5, -0.5], [-3.0, -2.0])
+        >>> round(estimate.nats, 2), round(estimate.fraction, 2)
+        (4.0, 0.8)
+    """
+    with_array = as_float_array(with_compression, name="with_compression").reshape(-1)
+    without_array = as_float_array(without_compression, name="without_compression").reshape(-1)
+    if with_array.shape != without_array.shape:
+        msg = (
+            "with_compression and without_compression must score the same tokens; got "
+            f"{with_array.size} and {without_array.size} log-probabilities"
+        )
+        raise ValueError(msg)
+    contributions = with_array - without_array
+    nats = float(contributions.sum())
+    return RelevantPMIEstimate(
+        nats=nats,
+        bits=nats_to_bits(nats),
+        n_tokens=int(contributions.size),
+        surprisal_nats=float(-without_array.sum()),
+        per_token_nats=contributions,
+    )

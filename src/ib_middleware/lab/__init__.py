@@ -1,0 +1,1 @@
+"""What measures rather than serves: graded compressions, benchmarks, calibration."""
