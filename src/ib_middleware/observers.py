@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from ib_middleware.stage import ContextItem, StageResult
+    from ib_middleware.results import ContextItem, StageResult
 
 __all__ = ["RunObservation", "StageObserver"]
 

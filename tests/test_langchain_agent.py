@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse
 from langchain.agents.middleware.types import ExtendedModelResponse
@@ -26,9 +25,15 @@ from langchain_core.tools import tool
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
-from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, RunRecorder
+from ib_middleware.langgraph import (
+    COMPRESSOR_TAGS,
+    DECISIONS_KEY,
+    MARKER_KEY,
+    ChatModelGenerator,
+    IBMiddleware,
+    RunRecorder,
+)
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage
@@ -40,7 +45,7 @@ PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler te
 SUMMARY = "GOOD capex was $1,577 million"
 MARK = "ZEBRA-7731"
 CALL = ToolCall(name="search_filings", args={"company": "3M"}, id="call-1")
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "react_agent_openai.py"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "react_agent_openai.py"
 
 
 @tool
