@@ -59,6 +59,27 @@ def test_wrap_langgraph_agent(tmp_path):
     assert "predictor input:" in out
 
 
+def check_wrap_react_loop(out: str) -> None:
+    """Each drop-in ran the loop; every one but the baseline made one decision per question."""
+    drop_ins = ["none", "compression_node", "add_compression", "with_compression"]
+    for drop_in in [*drop_ins, "CompressingChatModel"]:
+        assert f"  [{drop_in}]" in out
+    assert out.count("model call 2 received") == 5
+    assert out.count("decision on tool:search_filings: ") == 4, "one compression per drop-in"
+    assert "tokens of tool output the model read on its last call" in out
+
+
+@pytest.mark.timeout(600)
+def test_wrap_react_loop(tmp_path):
+    check_wrap_react_loop(run_example("wrap_react_loop.py", cwd=tmp_path))
+
+
+def test_wrap_react_loop_scripted(tmp_path):
+    check_wrap_react_loop(
+        run_example("wrap_react_loop.py", "--scripted", cwd=tmp_path, timeout=300)
+    )
+
+
 @pytest.mark.timeout(600)
 def test_create_agent_middleware(tmp_path):
     out = run_example("create_agent_middleware.py", cwd=tmp_path)

@@ -22,10 +22,13 @@ from langchain_core.language_models.fake_chat_models import (
 )
 from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolCall, ToolMessage
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.prebuilt.tool_node import ToolCallRequest
-from langgraph.types import Command
+from langgraph.types import Command, interrupt
 
 from ib_middleware.compressors import AbstractiveCompressor
+from ib_middleware.engines import Generation
 from ib_middleware.langgraph import (
     COMPRESSOR_TAGS,
     DECISIONS_KEY,
@@ -33,6 +36,7 @@ from ib_middleware.langgraph import (
     ChatModelGenerator,
     IBMiddleware,
     RunRecorder,
+    with_compression,
 )
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
@@ -42,8 +46,8 @@ from ib_middleware.testing import FakeCompressor, FakeScorer
 MODES = ["sync", "async"]
 QUESTION = "What was 3M's capital expenditure in 2018?"
 PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler text. " * 60
-SUMMARY = "GOOD capex was $1,577 million"
-MARK = "ZEBRA-7731"
+SUMMARY = "Capex was $1,577 million in 2018."  # every figure is in PAGE
+MARK = "zebrafinchquartz"  # a compressor output no orchestrator would ever write
 CALL = ToolCall(name="search_filings", args={"company": "3M"}, id="call-1")
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "react_agent_openai.py"
 
@@ -56,7 +60,7 @@ def search_filings(company: str) -> str:
 
 def make_stage(generator: Any = None, **options: Any) -> CompressionStage:
     def score(prompt: str, z: str) -> float:
-        return -1.0 if "Document:" in prompt and z.startswith("GOOD") else -5.0
+        return -1.0 if "Document:" in prompt and z.startswith("Capex") else -5.0
 
     generator = generator or FakeCompressor(default=SUMMARY)
     rung = Rung(AbstractiveCompressor(generator, window_tokens=5000), threshold_bits_per_token=0.5)
@@ -280,7 +284,7 @@ async def stream(graph: Any, mode: str, recorder: RunRecorder) -> list[Any]:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("middleware_mode", ["tool", "call"])
 async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
-    compressor = GenericFakeChatModel(messages=iter([f"GOOD {MARK} capex 1577"] * 5))
+    compressor = GenericFakeChatModel(messages=iter([f"Capex was $1,577 million {MARK}"] * 5))
     stage = make_stage(ChatModelGenerator(compressor))
     recorder = RunRecorder()
     items = await stream(agent(IBMiddleware(stage, mode=middleware_mode)), mode, recorder)
@@ -288,11 +292,13 @@ async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
         assert not set(COMPRESSOR_TAGS) & set(metadata.get("tags", []))
         if isinstance(message, AIMessageChunk | AIMessage):
             assert MARK not in str(message.content)
-    leaked = [m for m, _ in items if MARK in str(m.content)]
-    if middleware_mode == "tool":  # the compressed tool result is the agent's state
-        assert [type(m) for m in leaked] == [ToolMessage]
-    else:
-        assert leaked == []
+    # The compressed tool message streams once: the agent's state in tool mode, the copy the
+    # model read (pushed from the model node, just before its tokens) in call mode.
+    leaked = [(m, meta["langgraph_node"]) for m, meta in items if MARK in str(m.content)]
+    assert [(type(m), node) for m, node in leaked] == [
+        (ToolMessage, "tools" if middleware_mode == "tool" else "model")
+    ]
+    assert leaked[0][0].response_metadata[MARKER_KEY]["decision"] == "accepted"
     tagged = [run for run in recorder.runs if run.kind == "chat_model" and "nostream" in run.tags]
     assert len(tagged) == 1, "the compressor's call is in the trace"
     assert "ib_middleware:compressor" in tagged[0].tags
@@ -301,7 +307,7 @@ async def test_compressor_never_streams_but_is_traced(mode, middleware_mode):
 @pytest.mark.filterwarnings("ignore::langchain_core._api.beta_decorator.LangChainBetaWarning")
 @pytest.mark.parametrize("mode", MODES)
 async def test_compressor_stays_out_of_the_v3_message_stream(mode):
-    compressor = GenericFakeChatModel(messages=iter([f"GOOD {MARK} capex 1577"] * 5))
+    compressor = GenericFakeChatModel(messages=iter([f"Capex was $1,577 million {MARK}"] * 5))
     graph = agent(IBMiddleware(make_stage(ChatModelGenerator(compressor)), mode="call"))
     value = {"messages": [QUESTION]}
     if mode == "sync":
@@ -378,3 +384,114 @@ async def test_agent_with_the_embedded_compressor(mode, smollm2_engine, gemma_en
         assert decision["attempts"][0]["estimate"]["estimator"] == "cxmi"
     else:
         assert tool_text == page
+
+
+# --- decisions while streaming; control flow passes through -------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("middleware_mode", ["tool", "call"])
+async def test_decisions_stream_as_custom_events(mode, middleware_mode):
+    graph = agent(IBMiddleware(make_stage(), mode=middleware_mode))
+    value = {"messages": [QUESTION]}
+    if mode == "sync":
+        events = list(graph.stream(value, stream_mode="custom"))
+    else:
+        events = [event async for event in graph.astream(value, stream_mode="custom")]
+    [event] = events
+    [record] = event[DECISIONS_KEY]
+    assert (record["decision"], record["tool_call_id"]) == ("accepted", "call-1")
+
+
+SIGNALS = [
+    GraphInterrupt,
+    lambda: ParentCommand(Command(graph=Command.PARENT, goto="elsewhere")),
+    GraphBubbleUp,
+]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("make", SIGNALS, ids=["GraphInterrupt", "ParentCommand", "GraphBubbleUp"])
+async def test_hooks_reraise_signals_untouched(make, mode):
+    for middleware_mode in ("tool", "call"):
+        signal = make()
+        generator = FakeCompressor()
+        generator.enqueue(signal)
+        middleware = IBMiddleware(make_stage(generator), mode=middleware_mode)
+        with pytest.raises(type(signal)) as raised:
+            await call_hook(middleware, mode)
+        assert raised.value is signal
+
+
+async def call_hook(middleware: IBMiddleware, mode: str) -> Any:
+    if middleware.mode == "tool":
+        result = ToolMessage(PAGE, tool_call_id="call-1", name="search_filings", id="t1")
+        return await wrap_tool(middleware, result, mode)
+    return await wrap_model(middleware, model_request(), mode)
+
+
+class AskingCompressor:
+    """A compressor that asks a human (``interrupt``) before it answers."""
+
+    model_id = "asking-compressor"
+
+    def __init__(self) -> None:
+        self.answers: list[Any] = []
+
+    def generate(self, messages: Any, settings: Any = None) -> Generation:
+        self.answers.append(interrupt("May I compress this page?"))
+        return Generation(SUMMARY, self.model_id, 1, 1, 0.0, "stop")
+
+    async def agenerate(self, messages: Any, settings: Any = None) -> Generation:
+        return self.generate(messages, settings)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("middleware_mode", ["tool", "call"])
+async def test_an_interrupt_in_the_compressor_pauses_the_agent(mode, middleware_mode):
+    asking = AskingCompressor()
+    graph = create_agent(
+        orchestrator(),
+        tools=[search_filings],
+        middleware=[IBMiddleware(make_stage(asking), mode=middleware_mode)],
+        checkpointer=InMemorySaver(),
+    )
+    config = {"configurable": {"thread_id": f"{middleware_mode}-{mode}"}}
+    paused = await invoke(graph, {"messages": [QUESTION]}, mode, config)
+    assert [item.value for item in paused["__interrupt__"]] == ["May I compress this page?"]
+    done = await invoke(graph, Command(resume="yes"), mode, config)
+    assert asking.answers == ["yes"]
+    assert done["messages"][-1].content == "1577"
+    assert [d["decision"] for d in done[DECISIONS_KEY]] == ["accepted"]
+
+
+class SeeingOrchestrator(Orchestrator):
+    """Records what each call was shown."""
+
+    seen: Any  # the caller's list
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+        self.seen.append(list(messages))
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_with_compression_wraps_a_create_agent_graph(mode):
+    model = SeeingOrchestrator(
+        responses=[AIMessage("", tool_calls=[CALL], id="ai-call"), AIMessage("1577", id="ai-end")],
+        seen=[],
+    )
+    graph = with_compression(create_agent(model, tools=[search_filings]), make_stage())
+    value = {"messages": [QUESTION]}
+    if mode == "sync":
+        items = list(graph.stream(value, stream_mode=["messages", "updates"]))
+    else:
+        items = [item async for item in graph.astream(value, stream_mode=["messages", "updates"])]
+    tools_seen = [m.content for m in model.seen[-1] if isinstance(m, ToolMessage)]
+    assert tools_seen == [SUMMARY], "the tool output produced inside the loop was compressed"
+    streamed = [chunk for kind, chunk in items if kind == "messages"]
+    [(tool, metadata)] = [(m, meta) for m, meta in streamed if isinstance(m, ToolMessage)]
+    assert (tool.content, metadata["langgraph_node"]) == (SUMMARY, "tools")
+    assert tool.response_metadata[MARKER_KEY]["decision"] == "accepted"
+    nodes = {name for kind, update in items if kind == "updates" for name in update}
+    assert nodes == {"model", "tools"}, "node names are the agent's own"

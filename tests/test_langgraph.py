@@ -43,6 +43,7 @@ from ib_middleware.langgraph import (
     ChatModelGenerator,
     CompressingChatModel,
     CompressionState,
+    Decisions,
     MessageCompressor,
     RunRecorder,
     compression_node,
@@ -59,15 +60,15 @@ from ib_middleware.testing import FakeCompressor, FakeScorer
 MODES = ["sync", "async"]
 PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler text. " * 60
 QUESTION = "What was 3M's capital expenditure in 2018?"
-SUMMARY = "GOOD capex was $1,577 million"
-MARK = "ZEBRA-7731"  # a compressor output no orchestrator would ever write
+SUMMARY = "Capex was $1,577 million in 2018."  # every figure is in PAGE
+MARK = "zebrafinchquartz"  # a compressor output no orchestrator would ever write
 
 
 def grounded_scorer() -> FakeScorer:
-    """Compressions starting with GOOD are far likelier with the document than without."""
+    """Compressions starting with Capex are far likelier with the document than without."""
 
     def score(prompt: str, z: str) -> float:
-        return -1.0 if "Document:" in prompt and z.startswith("GOOD") else -5.0
+        return -1.0 if "Document:" in prompt and z.startswith("Capex") else -5.0
 
     return FakeScorer(score)
 
@@ -188,7 +189,7 @@ async def test_untouched_messages(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_older_human_and_ai_text_compressed_when_asked(mode):
-    long = "Capital expenditure was $1,577 million. " + "Filler. " * 80
+    long = "Capital expenditure was $1,577 million in 2018. " + "Filler. " * 80
     call_ = ToolCall(name="search", args={}, id="c1")
     messages = [
         HumanMessage(long, id="h-old"),
@@ -415,6 +416,7 @@ def test_node_needs_something_to_compress():
 class AgentState(TypedDict):
     messages: Annotated[list[AnyMessage], add_messages]
     notes: str
+    ib_decisions: Decisions
 
 
 def inner_graph() -> Any:
@@ -430,8 +432,8 @@ def inner_graph() -> Any:
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_with_compression_wraps_a_compiled_graph(mode):
-    graph = with_compression(inner_graph(), make_stage())
+async def test_with_compression_compresses_the_incoming_history(mode):
+    graph = with_compression(inner_graph(), make_stage(), tools=())
     state = await call(graph, {"messages": history(), "notes": "start"}, mode)
     assert state["messages"][-1].content == f"saw: {SUMMARY}"
     assert state["notes"] == "kept"
@@ -454,7 +456,7 @@ async def test_with_compression_wraps_a_chat_model(mode):
 
 def distinctive_stage() -> CompressionStage:
     """A stage whose compressor is a LangChain chat model with a distinctive output."""
-    model = GenericFakeChatModel(messages=iter([f"GOOD {MARK} capex 1577"] * 20))
+    model = GenericFakeChatModel(messages=iter([f"Capex was $1,577 million {MARK}"] * 20))
     return make_stage(ChatModelGenerator(model))
 
 
@@ -487,10 +489,15 @@ async def test_compressor_tokens_never_stream_but_are_traced(mode):
     recorder = RunRecorder()
     graph = streaming_graph(distinctive_stage())
     items = await stream_messages(graph, {"messages": history()}, mode, {"callbacks": [recorder]})
-    streamed = "".join(str(message.content) for message, _ in items)
+    answer = [message for message, _ in items if isinstance(message, AIMessageChunk)]
+    streamed = "".join(str(message.content) for message in answer)
     assert streamed == "The capex was 1577 million."
     assert MARK not in streamed
-    assert all(isinstance(message, AIMessageChunk) for message, _ in items)
+    # The compressed tool message is pushed once, by the node, with its decision on it.
+    [(tool, metadata)] = [item for item in items if not isinstance(item[0], AIMessageChunk)]
+    assert isinstance(tool, ToolMessage)
+    assert (tool.id, metadata["langgraph_node"]) == ("t1", "compress")
+    assert tool.response_metadata[MARKER_KEY]["decision"] == "accepted"
     compressor_runs = [run for run in recorder.runs if run.kind == "chat_model"]
     tagged = [run for run in compressor_runs if set(COMPRESSOR_TAGS) <= set(run.tags)]
     assert len(tagged) == 1, "the compressor's call appears in traces, tagged"
@@ -542,7 +549,7 @@ async def test_chat_model_compresses_before_delegating(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
-async def test_chat_model_streams_with_decisions_on_the_last_chunk(mode):
+async def test_chat_model_streams_with_decisions_on_the_first_chunk(mode):
     inner = GenericFakeChatModel(messages=iter(["The capex was 1577."]))
     model = CompressingChatModel(inner, stage=make_stage())
     if mode == "sync":
@@ -550,8 +557,8 @@ async def test_chat_model_streams_with_decisions_on_the_last_chunk(mode):
     else:
         chunks = [chunk async for chunk in model.astream(history())]
     assert "".join(str(c.content) for c in chunks) == "The capex was 1577."
-    assert DECISIONS_KEY in chunks[-1].response_metadata
-    assert all(DECISIONS_KEY not in c.response_metadata for c in chunks[:-1])
+    assert chunks[0].response_metadata[DECISIONS_KEY][0]["decision"] == "accepted"
+    assert all(DECISIONS_KEY not in c.response_metadata for c in chunks[1:])
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -586,7 +593,12 @@ async def test_chat_model_streams_only_the_wrapped_model_in_a_graph(mode):
     items = await stream_messages(builder.compile(), {"messages": history()}, mode, None)
     chunks = [m for m, _ in items if isinstance(m, AIMessageChunk)]
     assert "".join(str(c.content) for c in chunks) == "The capex was 1577."
-    assert MARK not in "".join(str(m.content) for m, _ in items)
+    # Before the tokens: the compressed copy the model read (the state keeps the original).
+    [(copy, metadata)] = [item for item in items if not isinstance(item[0], AIMessageChunk)]
+    assert isinstance(copy, ToolMessage)
+    assert (copy.id, copy.content) == ("t1", f"Capex was $1,577 million {MARK}")
+    assert metadata["langgraph_node"] == "agent"
+    assert items.index((copy, metadata)) == 0
 
 
 def test_chat_model_needs_a_model_and_a_stage():

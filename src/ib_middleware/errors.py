@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 __all__ = [
     "CompressionRejectedError",
     "ContextWindowExceededError",
@@ -10,6 +13,7 @@ __all__ = [
     "EngineTimeoutError",
     "IBMiddlewareError",
     "ScoringUnsupportedError",
+    "is_control_flow",
     "redact_quotes",
 ]
 
@@ -48,6 +52,29 @@ class ContextWindowExceededError(EngineError, ValueError):
 
 class CompressionRejectedError(IBMiddlewareError):
     """A compression was unusable (empty, malformed, or no shorter than its input)."""
+
+
+def is_control_flow(error: BaseException) -> bool:
+    """Whether ``error`` is a control-flow signal that every guard must re-raise untouched.
+
+    LangGraph steers a run by raising ``GraphBubbleUp`` and its subclasses: ``GraphInterrupt``
+    (``interrupt()``, human in the loop), ``ParentCommand`` (a ``Command`` for the parent graph)
+    and ``GraphDrained``. Task cancellation (``asyncio.CancelledError``), ``KeyboardInterrupt``
+    and ``SystemExit`` are signals too. None of them is a failure to fall back from: a guard
+    that catches ``Exception`` calls this first and re-raises when it is true. LangGraph is not
+    imported here; while it is not loaded, none of its signals can exist.
+
+    Example:
+        >>> from langgraph.errors import GraphInterrupt
+        >>> is_control_flow(GraphInterrupt()), is_control_flow(asyncio.CancelledError())
+        (True, True)
+        >>> is_control_flow(RuntimeError("engine died"))
+        False
+    """
+    if isinstance(error, asyncio.CancelledError | KeyboardInterrupt | SystemExit):
+        return True
+    bubble = getattr(sys.modules.get("langgraph.errors"), "GraphBubbleUp", None)
+    return isinstance(bubble, type) and isinstance(error, bubble)
 
 
 def redact_quotes(message: str, *texts: str, width: int = _QUOTE_CHARS) -> str:

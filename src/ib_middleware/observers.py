@@ -11,6 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ib_middleware.errors import is_control_flow
+
 if TYPE_CHECKING:
     from ib_middleware.results import ContextItem, StageResult
 
@@ -52,7 +54,9 @@ class RunObservation:
         for observer in observers:
             try:
                 self._handles.append((observer, observer.run_started(query, items)))
-            except Exception:  # noqa: BLE001  # an observer must never break the stage
+            except Exception as error:  # an observer must never break the stage
+                if is_control_flow(error):
+                    raise
                 _log.warning("stage observer %r failed to start", observer, exc_info=True)
 
     def finished(self, results: Sequence[StageResult]) -> None:
@@ -60,7 +64,9 @@ class RunObservation:
         for observer, handle in reversed(self._handles):
             try:
                 observer.run_finished(handle, results)
-            except Exception:  # noqa: BLE001
+            except Exception as error:
+                if is_control_flow(error):
+                    raise
                 _log.warning("stage observer %r failed to finish", observer, exc_info=True)
 
     def failed(self, error: BaseException) -> None:
@@ -68,7 +74,9 @@ class RunObservation:
         for observer, handle in reversed(self._handles):
             try:
                 observer.run_failed(handle, error)
-            except Exception:  # noqa: BLE001
+            except Exception as problem:
+                if is_control_flow(problem):
+                    raise
                 _log.warning(
                     "stage observer %r failed to record a failure", observer, exc_info=True
                 )

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from ib_middleware.compressors import ApproximateTokenCounter, Compression
 from ib_middleware.engines import TokenCounter
-from ib_middleware.errors import redact_quotes
+from ib_middleware.errors import is_control_flow, redact_quotes
 from ib_middleware.observers import RunObservation, StageObserver
 from ib_middleware.online import OnlineEstimate, OnlineEstimator
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
@@ -298,7 +298,9 @@ class CompressionStage:
         started = time.perf_counter()
         try:
             return self._ladder(item, query, references, started)
-        except Exception as error:  # noqa: BLE001  # a failure outside the ladder; see on_failure
+        except Exception as error:  # a failure outside the ladder; see on_failure
+            if is_control_flow(error):
+                raise
             return self.failure_result(item, error, started)
 
     def _ladder(
@@ -321,7 +323,9 @@ class CompressionStage:
                 estimate = self.estimator.estimate(
                     text, query, compression.text, references=references
                 )
-            except Exception as error:  # noqa: BLE001  # any failure escalates; see on_failure
+            except Exception as error:  # any failure escalates; see on_failure
+                if is_control_flow(error):
+                    raise
                 attempts.append(self._failed(index, rung, rung_started, compression, error))
                 continue
             attempt = self._judged(index, rung, rung_started, compression, estimate)
@@ -334,7 +338,9 @@ class CompressionStage:
         started = time.perf_counter()
         try:
             return await self._aladder(item, query, references, started)
-        except Exception as error:  # noqa: BLE001  # a failure outside the ladder; see on_failure
+        except Exception as error:  # a failure outside the ladder; see on_failure
+            if is_control_flow(error):
+                raise
             return self.failure_result(item, error, started)
 
     async def _aladder(
@@ -357,7 +363,9 @@ class CompressionStage:
                 estimate = await self.estimator.aestimate(
                     text, query, compression.text, references=references
                 )
-            except Exception as error:  # noqa: BLE001  # any failure escalates; see on_failure
+            except Exception as error:  # any failure escalates; see on_failure
+                if is_control_flow(error):
+                    raise
                 attempts.append(self._failed(index, rung, rung_started, compression, error))
                 continue
             attempt = self._judged(index, rung, rung_started, compression, estimate)

@@ -7,6 +7,7 @@ exceptions to raise), and read what it was asked in ``history``.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from ib_middleware.engines import (
     ChatMessage,
@@ -143,14 +144,24 @@ class FakeCompressor:
         return self.generate(messages, settings)
 
 
+def _call_id(name: str) -> str:
+    return f"call-{name}-{uuid.uuid4().hex[:8]}"
+
+
 def tool_call(name: str, call_id: str | None = None, **args: Any) -> AIMessage:
     """An AI message that calls one tool: a step for ``ScriptedChatModel``.
+
+    Each call gets an id of its own (``call-<tool>-<8 hex digits>``) unless ``call_id`` is
+    given, so a script may call the same tool twice.
 
     Example:
         >>> tool_call("search_filings", company="3M").tool_calls[0]["args"]
         {'company': '3M'}
+        >>> first, second = tool_call("search"), tool_call("search")
+        >>> first.tool_calls[0]["id"] != second.tool_calls[0]["id"]
+        True
     """
-    call = {"name": name, "args": args, "id": call_id or f"call-{name}", "type": "tool_call"}
+    call = {"name": name, "args": args, "id": call_id or _call_id(name), "type": "tool_call"}
     return AIMessage("", tool_calls=[call])
 
 
@@ -158,8 +169,14 @@ class ScriptedChatModel(BaseChatModel):
     """A chat model that replies with a script, in order: a stand-in for a tool-calling model.
 
     Strings become AI messages; ``tool_call(...)`` steps call tools. ``bind_tools`` returns
-    the model itself, so ``create_agent`` and ReAct graphs accept it. What each call was shown
-    is kept in ``history``. After the script's end the last step repeats.
+    the model itself, so ``create_agent`` and ReAct graphs accept it. After the script's end
+    the last step repeats; a tool call replayed that way gets a fresh id.
+
+    ``history`` holds what each call was shown: one list of messages per call, in order, as
+    the model received them (after any compression in front of it). A test reads it to check
+    what the orchestrator actually saw. A graph that builds its model on every step builds a
+    new ``ScriptedChatModel`` (with an empty history) each time: build it once and hand the
+    same instance out instead, as in the second example.
 
     Example:
         >>> model = ScriptedChatModel(script=[tool_call("search", q="capex"), "It was $1,577M."])
@@ -167,10 +184,22 @@ class ScriptedChatModel(BaseChatModel):
         'search'
         >>> model.invoke("and then?").content, len(model.history)
         ('It was $1,577M.', 2)
+        >>> [message.content for message in model.history[1]]
+        ['and then?']
+
+        A model node that "builds" its model on every step, reading one shared script::
+
+            model = ScriptedChatModel(script=[tool_call("search", q="capex"), "$1,577M."])
+
+            def make_model(name: str) -> ScriptedChatModel:
+                return model  # in production: init_chat_model(name), built anew each step
     """
 
     script: list[BaseMessage | str]
     history: list[list[BaseMessage]] = Field(default_factory=list)
+    """What each call was shown: one list of messages per call, in order."""
+
+    _call_ids: set[str] = PrivateAttr(default_factory=set)
 
     @property
     def _llm_type(self) -> str:
@@ -191,5 +220,10 @@ class ScriptedChatModel(BaseChatModel):
         del stop, run_manager, kwargs
         step = self.script[min(len(self.history), len(self.script) - 1)]
         self.history.append(list(messages))
-        reply = AIMessage(step) if isinstance(step, str) else step.model_copy()
+        reply = AIMessage(step) if isinstance(step, str) else step.model_copy(deep=True)
+        if isinstance(reply, AIMessage):
+            for call in reply.tool_calls:
+                if call["id"] in self._call_ids:  # a replayed step: a tool call is answered once
+                    call["id"] = _call_id(call["name"])
+                self._call_ids.add(str(call["id"]))
         return ChatResult(generations=[ChatGeneration(message=reply)])

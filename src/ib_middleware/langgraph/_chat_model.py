@@ -13,17 +13,27 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from ib_middleware.langgraph._cache import DEFAULT_CACHE_SIZE, CompressionCache
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
+from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.stage import CompressionStage
 
 __all__ = ["CompressingChatModel"]
 
 
 def _with_decisions(message: Any, decisions: list[dict[str, Any]]) -> Any:
+    # A copy: the wrapped model may still hold (and stream) the object it returned.
     if decisions and isinstance(message, BaseMessage):
-        message.response_metadata = {**message.response_metadata, DECISIONS_KEY: decisions}
+        metadata = {**message.response_metadata, DECISIONS_KEY: decisions}
+        return message.model_copy(update={"response_metadata": metadata})
     return message
+
+
+def _shown(out: CompressedMessages) -> CompressedMessages:
+    """Show the fresh decisions in the running graph's streams (``publish_decisions``)."""
+    publish_decisions(out.decisions, out.fresh)
+    return out
 
 
 class CompressingChatModel(BaseChatModel):
@@ -34,10 +44,18 @@ class CompressingChatModel(BaseChatModel):
     (a tool message's query adds its tool call's arguments); system messages and the latest
     human message are kept, and no message is dropped or moved. The wrapped model's own run is
     what streams and what traces show, after a run named ``ib_middleware.compression_stage``
-    tagged ``nostream``. ``bind_tools`` and ``with_structured_output`` pass through. The
-    decisions made for one call are on the reply's ``response_metadata["ib_decisions"]``
-    (on the last chunk when streaming). Results are cached by (text, query), so a history
-    sent again on the next turn is not compressed again.
+    tagged ``nostream``. ``bind_tools`` and ``with_structured_output`` pass through.
+
+    The decisions made for one call are on the reply's ``response_metadata["ib_decisions"]``
+    (on the first chunk when streaming). Inside a graph they also go to
+    ``stream_mode="custom"`` (``{"ib_decisions": [...]}``), and the compressed copies the
+    model reads are pushed to ``stream_mode="messages"`` just before its tokens (the state
+    keeps the originals). Results are cached by (stage, text, query) in
+    ``CompressionCache.shared(stage)``, shared by every wrapper of the same stage: a graph
+    that builds its model on every step (``CompressingChatModel(make_model(), stage)``
+    inside the node) compresses each tool output once, as long as the stage itself is built
+    once, outside the node. ``cache_size=0`` turns caching off; ``shared_cache=False`` gives
+    the wrapper a cache of its own.
 
     Example:
         ::
@@ -58,8 +76,10 @@ class CompressingChatModel(BaseChatModel):
     """The compression stage."""
     kinds: tuple[MessageKind, ...] = ("tool", "human")
     """Message kinds to compress."""
-    cache_size: int = 256
-    """How many results to remember by (text, query)."""
+    cache_size: int = DEFAULT_CACHE_SIZE
+    """How many results to remember by (text, query); 0 turns the cache off."""
+    shared_cache: bool = True
+    """Share the stage's cache (``CompressionCache.shared``) with its other wrappers."""
 
     _compressor: MessageCompressor = PrivateAttr()
 
@@ -82,11 +102,14 @@ class CompressingChatModel(BaseChatModel):
         super().__init__(model=model, stage=stage, **kwargs)  # type: ignore[call-arg]
 
     def model_post_init(self, context: Any, /) -> None:
-        """Build the message compressor once."""
+        """Build the message compressor once, on the stage's shared cache unless told not to."""
         super().model_post_init(context)
-        self._compressor = MessageCompressor(
-            self.stage, kinds=self.kinds, cache_size=self.cache_size
-        )
+        cache = None
+        if self.cache_size and self.shared_cache:
+            cache = CompressionCache.shared(self.stage, self.cache_size)
+        elif self.cache_size:
+            cache = CompressionCache(self.cache_size)
+        self._compressor = MessageCompressor(self.stage, kinds=self.kinds, cache=cache)
 
     @property
     def _llm_type(self) -> str:
@@ -116,7 +139,7 @@ class CompressingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Compress, then invoke the wrapped model with the same config."""
-        out = self.compress(input, config)
+        out = _shown(self.compress(input, config))
         if stop is not None:
             kwargs["stop"] = stop
         reply = self.model.invoke(out.messages, config, **kwargs)
@@ -131,7 +154,7 @@ class CompressingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """Async twin of ``invoke``."""
-        out = await self.acompress(input, config)
+        out = _shown(await self.acompress(input, config))
         if stop is not None:
             kwargs["stop"] = stop
         reply = await self.model.ainvoke(out.messages, config, **kwargs)
@@ -145,17 +168,14 @@ class CompressingChatModel(BaseChatModel):
         stop: list[str] | None = None,
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
-        """Compress, then stream the wrapped model's chunks."""
-        out = self.compress(input, config)
+        """Compress, then stream the wrapped model's chunks; the first carries the decisions."""
+        out = _shown(self.compress(input, config))
         if stop is not None:
             kwargs["stop"] = stop
-        previous = None
+        decisions = out.decisions
         for chunk in self.model.stream(out.messages, config, **kwargs):
-            if previous is not None:
-                yield previous
-            previous = chunk
-        if previous is not None:
-            yield _with_decisions(previous, out.decisions)
+            yield _with_decisions(chunk, decisions)
+            decisions = []
 
     async def astream(
         self,
@@ -166,16 +186,13 @@ class CompressingChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """Async twin of ``stream``."""
-        out = await self.acompress(input, config)
+        out = _shown(await self.acompress(input, config))
         if stop is not None:
             kwargs["stop"] = stop
-        previous = None
+        decisions = out.decisions
         async for chunk in self.model.astream(out.messages, config, **kwargs):
-            if previous is not None:
-                yield previous
-            previous = chunk
-        if previous is not None:
-            yield _with_decisions(previous, out.decisions)
+            yield _with_decisions(chunk, decisions)
+            decisions = []
 
     def _generate(
         self,
@@ -226,10 +243,10 @@ class CompressingChatModel(BaseChatModel):
             raise NotImplementedError(msg)
 
         def messages(input: LanguageModelInput, config: RunnableConfig) -> list[BaseMessage]:
-            return list(self.compress(input, config).messages)
+            return list(_shown(self.compress(input, config)).messages)
 
         async def amessages(input: LanguageModelInput, config: RunnableConfig) -> list[BaseMessage]:
-            return list((await self.acompress(input, config)).messages)
+            return list(_shown(await self.acompress(input, config)).messages)
 
         compress = RunnableLambda(messages, afunc=amessages, name="ib_middleware.compress")
         parser: Runnable[Any, Any] = structured(schema, include_raw=include_raw, **kwargs)

@@ -7,8 +7,9 @@ and turn stage results into JSON-ready records.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolCall, ToolMessage
 
@@ -20,6 +21,7 @@ __all__ = [
     "KIND_TYPES",
     "MARKER_KEY",
     "STAGE_RUN_NAME",
+    "Decisions",
     "MessageKind",
     "compression_query",
     "decision_record",
@@ -31,6 +33,25 @@ __all__ = [
 
 DECISIONS_KEY = "ib_decisions"
 """State key under which every decision is recorded (JSON-ready dicts, no text)."""
+
+Decisions = Annotated[list[dict[str, Any]], operator.add]
+"""The type of the decisions key, with its reducer (appends), for any kind of state.
+
+Declare it in your state and every drop-in appends its decisions there::
+
+    class State(TypedDict):                     # TypedDict
+        messages: Annotated[list[AnyMessage], add_messages]
+        ib_decisions: Decisions
+
+    @dataclass
+    class State:                                # dataclass
+        messages: Annotated[list[AnyMessage], add_messages] = field(default_factory=list)
+        ib_decisions: Decisions = field(default_factory=list)
+
+    class State(BaseModel):                     # pydantic
+        messages: Annotated[list[AnyMessage], add_messages] = []
+        ib_decisions: Decisions = []
+"""
 
 MARKER_KEY = "ib_middleware"
 """Key in a message's ``response_metadata`` (or a document's metadata) once it was processed."""
@@ -130,11 +151,23 @@ def decision_record(result: StageResult, *, quoting: str = "", **extra: Any) -> 
     return record
 
 
-def marker(result: StageResult) -> dict[str, Any]:
-    """What a processed message or document carries under ``MARKER_KEY``."""
+def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
+    """What a processed message or document carries under ``MARKER_KEY``: its decision.
+
+    The decision, rung, token counts, bits per token and the reason (with any quote of
+    ``quoting``, the item's raw text, cut out); the full record is in the decisions.
+
+    Example:
+        >>> result = StageResult("t", "passthrough", None, "within budget", "tool:search", 3, 3)
+        >>> marker(result)["decision"], marker(result)["reason"]
+        ('passthrough', 'within budget')
+    """
+    originals = (quoting, result.text) if result.decision == "fallback" else (quoting,)
     return {
         "decision": result.decision,
         "rung": result.rung,
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
+        "bits_per_token": result.bits_per_token,
+        "reason": redact_quotes(result.reason, *originals),
     }

@@ -10,9 +10,6 @@ it is.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import threading
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +22,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import RunnableConfig
 
+from ib_middleware.langgraph._cache import CompressionCache
 from ib_middleware.langgraph._common import (
     KIND_TYPES,
     MARKER_KEY,
@@ -42,10 +40,10 @@ from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 __all__ = ["CompressedMessages", "MessageCompressor"]
 
 
-def _replaced(message: BaseMessage, result: StageResult) -> BaseMessage:
+def _replaced(message: BaseMessage, result: StageResult, text: str) -> BaseMessage:
     # A copy keeps id, type, name, tool_call_id, tool_calls and artifact: add_messages then
     # replaces the message in place, and the tool call it answers still finds it.
-    metadata = {**message.response_metadata, MARKER_KEY: marker(result)}
+    metadata = {**message.response_metadata, MARKER_KEY: marker(result, quoting=text)}
     update: dict[str, Any] = {"response_metadata": metadata}
     if result.decision == "accepted":
         update["content"] = result.text
@@ -62,12 +60,14 @@ class CompressedMessages:
         results: The stage's result for each processed message.
         decisions: ``decision_record`` of each newly computed result (cached ones are not
             recorded twice).
+        fresh: The replaced messages whose decision is in ``decisions``, in the same order.
     """
 
     messages: list[BaseMessage]
     replaced: list[BaseMessage] = field(default_factory=list)
     results: list[StageResult] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    fresh: list[BaseMessage] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ class MessageCompressor:
         *,
         kinds: Sequence[MessageKind] = ("tool",),
         cache_size: int = 0,
+        cache: CompressionCache | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Configure the compressor.
@@ -123,8 +124,10 @@ class MessageCompressor:
             stage: The compression stage.
             kinds: Which messages may be compressed: ``tool``, ``human`` (never the latest)
                 and ``ai`` (text only; tool calls are kept).
-            cache_size: Remember this many results by (text, query), so a history sent again
-                is not compressed again (0 disables).
+            cache_size: Remember this many results by (text, query) in a cache of this
+                compressor's own, so a history sent again is not compressed again (0: none).
+            cache: A cache to use instead (``CompressionCache.shared(stage)`` is shared by
+                every wrapper of the stage); ``cache_size`` is then ignored.
             metadata: Extra metadata on the traced stage run.
         """
         unknown = sorted(set(kinds) - set(KIND_TYPES))
@@ -137,9 +140,9 @@ class MessageCompressor:
         self.stage = stage
         self.kinds: tuple[MessageKind, ...] = tuple(dict.fromkeys(kinds))
         self._types = tuple(KIND_TYPES[kind] for kind in self.kinds)
-        self._cache_size = cache_size
-        self._cache: OrderedDict[str, StageResult] = OrderedDict()
-        self._lock = threading.Lock()
+        if cache is None and cache_size:
+            cache = CompressionCache(cache_size)
+        self.cache = cache
         self._metadata = dict(metadata or {})
 
     def candidate(self, message: BaseMessage) -> str | None:
@@ -156,7 +159,7 @@ class MessageCompressor:
             return None
         return text
 
-    def _plan(self, messages: Sequence[BaseMessage]) -> list[_Task]:
+    def _plan(self, messages: Sequence[BaseMessage], start: int) -> list[_Task]:
         human = latest_human_text(messages)
         latest = latest_human_index(messages)
         calls = {
@@ -168,7 +171,7 @@ class MessageCompressor:
         }
         tasks = []
         for index, message in enumerate(messages):
-            if index == latest:
+            if index == latest or index < start:
                 continue
             text = self.candidate(message)
             if text is None:
@@ -185,26 +188,14 @@ class MessageCompressor:
             tasks.append(_Task(index, ContextItem(text, source), query, extra))
         return tasks
 
-    def _key(self, task: _Task) -> str:
-        digest = hashlib.sha256(f"{task.query}\x00{task.item.text}".encode()).hexdigest()
-        return f"{task.item.source}:{digest}"
-
     def _cached(self, task: _Task) -> StageResult | None:
-        if not self._cache_size:
+        if self.cache is None:
             return None
-        with self._lock:
-            result = self._cache.get(self._key(task))
-            if result is not None:
-                self._cache.move_to_end(self._key(task))
-            return result
+        return self.cache.get(self.stage, task.item, task.query)
 
     def _remember(self, task: _Task, result: StageResult) -> None:
-        if not self._cache_size:
-            return
-        with self._lock:
-            self._cache[self._key(task)] = result
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+        if self.cache is not None:
+            self.cache.put(self.stage, task.item, task.query, result)
 
     @staticmethod
     def _groups(tasks: Sequence[_Task]) -> dict[str, list[_Task]]:
@@ -223,7 +214,7 @@ class MessageCompressor:
         replaced: list[BaseMessage] = []
         done = sorted([*fresh, *cached], key=lambda pair: pair[0].index)
         for task, result in done:
-            out[task.index] = _replaced(messages[task.index], result)
+            out[task.index] = _replaced(messages[task.index], result, task.item.text)
             replaced.append(out[task.index])
         for task, result in fresh:
             self._remember(task, result)
@@ -235,13 +226,14 @@ class MessageCompressor:
                 decision_record(result, quoting=task.item.text, **task.extra)
                 for task, result in fresh
             ],
+            fresh=[out[task.index] for task, _ in fresh],
         )
 
     def _split(
-        self, messages: Sequence[BaseMessage]
+        self, messages: Sequence[BaseMessage], start: int
     ) -> tuple[list[_Task], list[tuple[_Task, StageResult]]]:
         todo, cached = [], []
-        for task in self._plan(messages):
+        for task in self._plan(messages, start):
             hit = self._cached(task)
             if hit is None:
                 todo.append(task)
@@ -250,10 +242,18 @@ class MessageCompressor:
         return todo, cached
 
     def compress(
-        self, messages: Sequence[BaseMessage], *, config: RunnableConfig | None = None
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        config: RunnableConfig | None = None,
+        start: int = 0,
     ) -> CompressedMessages:
-        """Compress the qualifying messages, one traced stage run per distinct query."""
-        todo, cached = self._split(messages)
+        """Compress the qualifying messages, one traced stage run per distinct query.
+
+        Only messages from position ``start`` on are candidates; the ones before it are read
+        for the question and the tool calls (the history of a node's new tool outputs).
+        """
+        todo, cached = self._split(messages, start)
         fresh: list[tuple[_Task, StageResult]] = []
         for query, group in self._groups(todo).items():
             items = [task.item for task in group]
@@ -262,10 +262,14 @@ class MessageCompressor:
         return self._assemble(messages, fresh, cached)
 
     async def acompress(
-        self, messages: Sequence[BaseMessage], *, config: RunnableConfig | None = None
+        self,
+        messages: Sequence[BaseMessage],
+        *,
+        config: RunnableConfig | None = None,
+        start: int = 0,
     ) -> CompressedMessages:
         """Async twin of ``compress``: the queries' stage runs proceed concurrently."""
-        todo, cached = self._split(messages)
+        todo, cached = self._split(messages, start)
         groups = list(self._groups(todo).items())
         outcomes = await asyncio.gather(
             *(

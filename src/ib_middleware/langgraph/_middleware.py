@@ -11,16 +11,19 @@ Two modes, chosen on purpose:
 
 Either way system messages and the latest human message are kept, no message is dropped or
 moved (a tool call never loses its tool message), a failing compressor forwards the original
-content, and decisions are appended to the state key ``ib_decisions``. The stage's runs, and
+content, and decisions are appended to the state key ``ib_decisions``. While the agent streams,
+the decisions go to ``stream_mode="custom"`` as ``{"ib_decisions": [...]}`` and ride on the
+compressed message in ``stream_mode="messages"``: the tool message itself in ``tool`` mode,
+the copy the model reads (pushed just before its tokens) in ``call`` mode. LangGraph's control
+flow (an interrupt inside a compressor, say) passes through untouched. The stage's runs, and
 any chat model inside them, are tagged ``nostream`` and ``ib_middleware:compressor`` and marked
 as internal calls: they show in traces, never in ``agent.stream()`` output.
 """
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Annotated, Any, Literal, NotRequired, cast
+from typing import Any, Literal, NotRequired, cast
 
 from langchain.agents.middleware import AgentMiddleware, AgentState, ModelRequest, ModelResponse
 from langchain.agents.middleware.internal_call_transformer import (
@@ -35,9 +38,11 @@ from langgraph.types import Command
 from ib_middleware.langgraph import (
     DECISIONS_KEY,
     CompressedMessages,
+    Decisions,
     MessageCompressor,
     MessageKind,
     latest_human_text,
+    publish_decisions,
 )
 from ib_middleware.stage import CompressionStage
 
@@ -49,7 +54,7 @@ Mode = Literal["tool", "call"]
 class IBState(AgentState[Any]):
     """The agent state with the decisions key (appended, one JSON-ready dict per decision)."""
 
-    ib_decisions: NotRequired[Annotated[list[dict[str, Any]], operator.add]]
+    ib_decisions: NotRequired[Decisions]
 
 
 def _history(state: Any) -> list[BaseMessage]:
@@ -122,6 +127,8 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
     def _tool_result(
         self, result: ToolMessage, out: CompressedMessages
     ) -> ToolMessage | Command[Any]:
+        # The tool node's output streams the compressed message: only the custom event here.
+        publish_decisions(out.decisions)
         if not out.replaced:
             return result
         update: dict[str, Any] = {"messages": [out.replaced[-1]]}
@@ -177,6 +184,7 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         out = self._calls.compress(request.messages)
         if not out.replaced:
             return handler(request)
+        publish_decisions(out.decisions, out.fresh)
         response = handler(request.override(messages=cast("list[AnyMessage]", out.messages)))
         return self._call_result(response, out)
 
@@ -191,6 +199,7 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         out = await self._calls.acompress(request.messages)
         if not out.replaced:
             return await handler(request)
+        publish_decisions(out.decisions, out.fresh)
         messages = cast("list[AnyMessage]", out.messages)
         response = await handler(request.override(messages=messages))
         return self._call_result(response, out)

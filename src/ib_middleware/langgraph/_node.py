@@ -1,35 +1,31 @@
-"""The LangGraph node that puts the stage in front of an orchestrator, and the graph wrapper."""
+"""The LangGraph node that puts the stage in front of an orchestrator."""
 
 from __future__ import annotations
 
 import asyncio
-import operator
-import types
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, TypedDict, is_typeddict
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.documents import Document
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AnyMessage, BaseMessage
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
-from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.graph.state import CompiledStateGraph
-from pydantic import BaseModel, Field, create_model
 
 from ib_middleware.langgraph._common import (
     DECISIONS_KEY,
     MARKER_KEY,
+    Decisions,
     MessageKind,
     decision_record,
     latest_human_text,
     marker,
 )
-from ib_middleware.langgraph._messages import MessageCompressor
+from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
+from ib_middleware.langgraph._publish import StateKeyCheck, publish_decisions
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 
-__all__ = ["CompressionState", "compression_node", "with_compression"]
+__all__ = ["CompressionState", "compression_node"]
 
 DocumentLike = str | Document
 
@@ -43,7 +39,7 @@ class CompressionState(TypedDict, total=False):
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
-    ib_decisions: Annotated[list[dict[str, Any]], operator.add]
+    ib_decisions: Decisions
 
 
 def _get(state: Any, key: str) -> Any:
@@ -59,7 +55,7 @@ def _document_text(document: DocumentLike) -> str:
 def _document_out(document: DocumentLike, result: StageResult) -> DocumentLike:
     if isinstance(document, str):
         return result.text
-    metadata = {**document.metadata, MARKER_KEY: marker(result)}
+    metadata = {**document.metadata, MARKER_KEY: marker(result, quoting=document.page_content)}
     return Document(page_content=result.text, metadata=metadata, id=document.id)
 
 
@@ -82,6 +78,7 @@ class _Node:
         self.documents_key = documents_key
         self.query_key = query_key
         self.decisions_key = decisions_key
+        self.check = StateKeyCheck(decisions_key)
 
     def _history(self, state: Any) -> list[BaseMessage]:
         if self.messages_key is None:
@@ -118,16 +115,17 @@ class _Node:
 
     def _update(
         self,
-        history_update: tuple[list[BaseMessage], list[dict[str, Any]]] | None,
+        state: Any,
+        out: CompressedMessages | None,
         documents: list[DocumentLike],
         todo: list[int],
         results: list[StageResult],
     ) -> dict[str, Any]:
         update: dict[str, Any] = {}
         decisions: list[dict[str, Any]] = []
-        if history_update is not None and history_update[0] and self.messages_key:
-            update[self.messages_key] = history_update[0]
-            decisions.extend(history_update[1])
+        if out is not None and out.replaced and self.messages_key:
+            update[self.messages_key] = out.replaced
+            decisions.extend(out.decisions)
         if self.documents_key is not None and todo:
             forwarded = list(documents)
             for index, result in zip(todo, results, strict=True):
@@ -135,34 +133,34 @@ class _Node:
                 text = _document_text(documents[index])
                 decisions.append(decision_record(result, quoting=text, document_index=index))
             update[self.documents_key] = forwarded
-        if self.decisions_key and decisions:
+        # The replaced messages keep their ids, so LangGraph would not stream them again:
+        # they are pushed to stream_mode="messages" here, with the decisions to "custom".
+        publish_decisions(decisions, out.fresh if out is not None else ())
+        if decisions and self.decisions_key:
+            self.check.state(state)  # a graph drops the key its state lacks: say so, once
             update[self.decisions_key] = decisions
         return update
 
     def __call__(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
-        history_update = None
+        out = None
         if self.messages is not None:
             out = self.messages.compress(self._history(state), config=config)
-            history_update = (out.replaced, out.decisions)
         documents, todo, items = self._documents(state)
         results = run_stage(self.stage, items, self._query(state), config=config) if items else []
-        return self._update(history_update, documents, todo, results)
+        return self._update(state, out, documents, todo, results)
 
     async def acall(self, state: Any, config: RunnableConfig) -> dict[str, Any]:
         """Async twin of ``__call__``."""
         documents, todo, items = self._documents(state)
-        history_update = None
         pending: list[Any] = []
         if self.messages is not None:
             pending.append(self.messages.acompress(self._history(state), config=config))
         if items:
             pending.append(arun_stage(self.stage, items, self._query(state), config=config))
         done = list(await asyncio.gather(*pending))
-        if self.messages is not None:
-            out = done.pop(0)
-            history_update = (out.replaced, out.decisions)
+        out = done.pop(0) if self.messages is not None else None
         results = done.pop(0) if items else []
-        return self._update(history_update, documents, todo, results)
+        return self._update(state, out, documents, todo, results)
 
 
 def compression_node(
@@ -187,8 +185,12 @@ def compression_node(
 
     The query is ``state[query_key]`` when given, else the latest human message; a tool
     message's query adds the arguments of the call that produced it. Decisions are appended
-    under ``decisions_key`` as JSON-ready dicts with no text (``CompressionState`` declares
-    the key; a state without it simply drops them).
+    under ``decisions_key`` as JSON-ready dicts with no text: declare it in your state as
+    ``ib_decisions: Decisions`` (``CompressionState`` does); a state without it gets one
+    logged warning, and the decisions stay on the messages. While a graph streams, each
+    compressed message is pushed to ``stream_mode="messages"`` (it keeps its id, so LangGraph
+    would not show it again) and the decisions go to ``stream_mode="custom"`` as
+    ``{"ib_decisions": [...]}``.
 
     Args:
         stage: The compression stage.
@@ -227,95 +229,3 @@ def compression_node(
         decisions_key=decisions_key,
     )
     return RunnableLambda(node, afunc=node.acall, name=name)
-
-
-def _with_decisions(schema: Any) -> Any:
-    """The schema, with a decisions key appended when it has none."""
-    if is_typeddict(schema):
-        if DECISIONS_KEY in getattr(schema, "__annotations__", {}):
-            return schema
-        fields = {DECISIONS_KEY: Annotated[list[dict[str, Any]], operator.add]}
-
-        def body(namespace: dict[str, Any]) -> None:
-            namespace["__annotations__"] = fields
-
-        return types.new_class(f"{schema.__name__}WithDecisions", (schema,), {"total": False}, body)
-    if isinstance(schema, type) and issubclass(schema, BaseModel):
-        if DECISIONS_KEY in schema.model_fields:
-            return schema
-        field: tuple[Any, Any] = (
-            Annotated[list[dict[str, Any]], operator.add],
-            Field(default_factory=list),
-        )
-        return create_model(  # type: ignore[call-overload]
-            f"{schema.__name__}WithDecisions", __base__=schema, **{DECISIONS_KEY: field}
-        )
-    return schema
-
-
-def _as_node(orchestrator: Any) -> Any:
-    if isinstance(orchestrator, BaseChatModel):
-        model = orchestrator
-
-        def call(state: Any, config: RunnableConfig) -> dict[str, Any]:
-            return {"messages": [model.invoke(_get(state, "messages"), config)]}
-
-        async def acall(state: Any, config: RunnableConfig) -> dict[str, Any]:
-            return {"messages": [await model.ainvoke(_get(state, "messages"), config)]}
-
-        return RunnableLambda(call, afunc=acall, name="orchestrator")
-    return orchestrator
-
-
-def with_compression(
-    graph_or_runnable: Any,
-    stage: CompressionStage,
-    *,
-    kinds: Sequence[MessageKind] = ("tool",),
-    documents_key: str | None = None,
-    query_key: str | None = None,
-    checkpointer: Any = None,
-    name: str | None = None,
-) -> CompiledStateGraph[Any, Any, Any, Any]:
-    """A compiled graph that runs ``compression_node`` and then the given orchestrator.
-
-    A compiled graph keeps its own state schema (plus ``ib_decisions``), so its other keys
-    pass through; a chat model becomes a node answering the messages; any other runnable
-    must take the state and return an update. The node sees the state once, at the start:
-    tool outputs produced inside an agent's own loop are compressed by ``IBMiddleware`` or
-    ``CompressingChatModel``, not by this wrapper.
-
-    Args:
-        graph_or_runnable: A compiled graph, a chat model, or a state-to-update runnable.
-        stage: The compression stage.
-        kinds: Message kinds to compress (see ``compression_node``).
-        documents_key: State key of documents to compress, if any.
-        query_key: State key of the query, if not the latest human message.
-        checkpointer: Passed to ``compile``.
-        name: Name of the compiled graph.
-
-    Example:
-        ::
-
-            from langchain.agents import create_agent
-            from ib_middleware.langgraph import with_compression
-
-            agent = create_agent(model, tools)
-            graph = with_compression(agent, stage)
-            state = graph.invoke({"messages": history})
-            print(state["ib_decisions"])
-    """
-    builder_of = getattr(graph_or_runnable, "builder", None)
-    schema: Any = (
-        builder_of.state_schema if isinstance(builder_of, StateGraph) else CompressionState
-    )
-    builder: StateGraph[Any, Any, Any, Any] = StateGraph(_with_decisions(schema))
-    builder.add_node(
-        "compress",
-        compression_node(stage, kinds=kinds, documents_key=documents_key, query_key=query_key),
-    )
-    builder.add_node("orchestrator", _as_node(graph_or_runnable))
-    builder.add_edge(START, "compress")
-    builder.add_edge("compress", "orchestrator")
-    builder.add_edge("orchestrator", END)
-    return builder.compile(checkpointer=checkpointer, name=name or "with_compression")

@@ -8,6 +8,7 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda, ensure_config
 
+from ib_middleware.errors import is_control_flow
 from ib_middleware.langgraph._common import STAGE_RUN_NAME, decision_record
 from ib_middleware.langgraph._generator import COMPRESSOR_TAGS
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
@@ -81,7 +82,9 @@ def run_stage(
     runnable = RunnableLambda(invoke, name=STAGE_RUN_NAME)
     try:
         runnable.invoke(_run_input(items, query), _stage_config(config, metadata or {}))
-    except Exception as error:  # noqa: BLE001  # see on_failure
+    except Exception as error:  # see on_failure
+        if is_control_flow(error):
+            raise
         return _guarded_fallback(stage, items, error, started)
     return results
 
@@ -105,6 +108,8 @@ async def arun_stage(
     runnable = RunnableLambda(invoke, name=STAGE_RUN_NAME)
     try:
         await runnable.ainvoke(_run_input(items, query), _stage_config(config, metadata or {}))
-    except Exception as error:  # noqa: BLE001  # see on_failure
+    except Exception as error:  # see on_failure
+        if is_control_flow(error):
+            raise
         return _guarded_fallback(stage, items, error, started)
     return results

@@ -32,6 +32,7 @@ from ib_estimators import ModelSpec
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from ib_middleware.errors import is_control_flow
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
 from ib_middleware.telemetry import attributes as names
 from ib_middleware.telemetry.helpers import (
@@ -90,7 +91,9 @@ def _langchain_span() -> trace.Span | None:
         if not getattr(module.LangChainInstrumentor(), "is_instrumented_by_opentelemetry", False):
             return None
         span = module.get_current_span()
-    except Exception:  # noqa: BLE001  # a foreign library; its failure must not reach the stage
+    except Exception as error:  # a foreign library must never break the stage
+        if is_control_flow(error):
+            raise
         return None
     return span if isinstance(span, trace.Span) and span.get_span_context().is_valid else None
 
@@ -200,7 +203,9 @@ class StageTelemetry:
             token = context.attach(trace.set_span_in_context(span, parent))
             captured = tuple(items) if self.capture_content else None
             return _Run(span, token, time.time_ns(), captured)
-        except Exception:  # noqa: BLE001  # telemetry never raises into the agent
+        except Exception as error:  # telemetry never raises into the agent
+            if is_control_flow(error):
+                raise
             _log.warning("telemetry could not start the stage span", exc_info=True)
             return None
 
@@ -211,7 +216,9 @@ class StageTelemetry:
         context.detach(handle.token)  # logs, never raises, on a context mismatch
         try:
             self._record(handle, results)
-        except Exception:  # noqa: BLE001
+        except Exception as error:
+            if is_control_flow(error):
+                raise
             _log.warning("telemetry could not record the stage's results", exc_info=True)
         finally:
             handle.span.end()
@@ -231,7 +238,9 @@ class StageTelemetry:
             else:
                 span.set_status(Status(StatusCode.ERROR, kind))
                 span.add_event(names.EXCEPTION_EVENT, {names.EXCEPTION_TYPE: kind})
-        except Exception:  # noqa: BLE001
+        except Exception as problem:
+            if is_control_flow(problem):
+                raise
             _log.warning("telemetry could not record the stage's failure", exc_info=True)
         finally:
             handle.span.end()
