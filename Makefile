@@ -15,6 +15,7 @@ setup:
 lint: setup
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
+	$(UV) run lint-imports
 
 typecheck: setup
 	$(UV) run mypy

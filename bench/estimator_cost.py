@@ -26,7 +26,7 @@ from ib_integrations.llamacpp import LlamaCppEngine, _without_weight_repacking
 from scipy.special import log_softmax
 
 from ib_middleware import DEFAULT_SCORING_TEMPLATE, ChatMessage, GenerationSettings, score_tensor
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.data import load_financebench
 
 
 def naive_scores(

@@ -18,7 +18,7 @@ import time
 from ib_integrations.llamacpp import LlamaCppEngine
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.data import load_financebench
 from ib_middleware.online import CXMIEstimator
 
 

@@ -18,7 +18,7 @@ import resource
 from ib_integrations.llamacpp import LlamaCppEngine
 
 from ib_middleware import ScoreRequest
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.data import load_financebench
 
 CONTEXT_TOKENS = 4000
 CONTINUATION_TOKENS = 200

@@ -19,7 +19,7 @@ import time
 from ib_integrations.llamacpp import LlamaCppEngine
 
 from ib_middleware import ScoreRequest
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.data import load_financebench
 
 
 def raw_prefill_seconds(engine: LlamaCppEngine, requests: list[ScoreRequest]) -> tuple[float, int]:

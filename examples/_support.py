@@ -26,8 +26,8 @@ from pydantic import ConfigDict
 
 from ib_middleware.build import EngineCache, build_stage
 from ib_middleware.config import EngineConfig
-from ib_middleware.demo import demo_config
 from ib_middleware.engines import ChatMessage, GenerationSettings, Generator
+from ib_middleware.lab.demo import demo_config
 from ib_middleware.langgraph import message_text
 from ib_middleware.stage import CompressionStage
 

@@ -30,10 +30,10 @@ import sys
 from pathlib import Path
 
 from ib_middleware.build import EngineCache, build_stage
-from ib_middleware.calibration import build_policy, judgeable, load_cases, measure
-from ib_middleware.data import financebench_path
-from ib_middleware.demo import demo_config
-from ib_middleware.judges import get_judge
+from ib_middleware.lab.calibration import build_policy, judgeable, load_cases, measure
+from ib_middleware.lab.data import financebench_path
+from ib_middleware.lab.demo import demo_config
+from ib_middleware.lab.judges import get_judge
 from ib_middleware.policy import Policy, default_policy_path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

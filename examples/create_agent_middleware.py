@@ -27,13 +27,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain.agents import create_agent
 from langchain_core.tools import tool
 
-from ib_middleware.data import load_financebench
-from ib_middleware.demo import FilingPages
-from ib_middleware.langgraph import DECISIONS_KEY
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo import FilingPages
+from ib_middleware.langgraph import DECISIONS_KEY, IBMiddleware
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import ScriptedToolCaller, example_models, quick, timed

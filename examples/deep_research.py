@@ -40,8 +40,8 @@ import numpy as np
 from ib_estimators import DEFAULT_PRICES, api_cost
 
 from ib_middleware.compressors import ApproximateTokenCounter
-from ib_middleware.data import load_financebench
 from ib_middleware.engines import ChatMessage, GenerationSettings, Generator, TokenCounter
+from ib_middleware.lab.data import load_financebench
 from ib_middleware.results import StageResult
 from ib_middleware.stage import CompressionStage
 

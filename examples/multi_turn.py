@@ -26,8 +26,8 @@ import re
 import sys
 from pathlib import Path
 
-from ib_middleware.data import load_financebench
 from ib_middleware.engines import ChatMessage, GenerationSettings
+from ib_middleware.lab.data import load_financebench
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _support import example_models, quick, timed

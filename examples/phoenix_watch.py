@@ -43,8 +43,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from ib_middleware.data import load_financebench
-from ib_middleware.demo import FilingPages, build_demo_graph
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo import FilingPages, build_demo_graph
 from ib_middleware.telemetry import StageTelemetry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

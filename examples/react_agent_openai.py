@@ -32,13 +32,12 @@ import os
 import sys
 from typing import Any
 
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain.agents import create_agent
 from langchain_core.tools import tool
 
 from ib_middleware.build import build_stage
-from ib_middleware.data import load_financebench
-from ib_middleware.langgraph import DECISIONS_KEY
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.langgraph import DECISIONS_KEY, IBMiddleware
 
 DEFAULT_QUESTION = "What was 3M's FY2018 capital expenditure in USD millions?"
 

@@ -30,7 +30,7 @@ import httpx
 
 from ib_middleware.build import build_stage
 from ib_middleware.config import EngineConfig, StageConfig
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.data import load_financebench
 
 
 def server_urls(config: StageConfig) -> list[str]:

@@ -41,8 +41,8 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
 
-from ib_middleware.data import load_financebench
-from ib_middleware.demo import FilingPages
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo import FilingPages
 from ib_middleware.langgraph import DECISIONS_KEY, CompressionState, compression_node
 from ib_middleware.stage import CompressionStage
 

@@ -52,9 +52,9 @@ from langgraph.prebuilt import ToolNode, tools_condition
 from langgraph.runtime import Runtime
 
 from ib_middleware import CompressionStage, CXMIEstimator, ExtractiveCompressor, Rung
-from ib_middleware.data import load_financebench
-from ib_middleware.demo import FilingPages
 from ib_middleware.engines import TokenCounter
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo import FilingPages
 from ib_middleware.langgraph import (
     DECISIONS_KEY,
     CompressingChatModel,

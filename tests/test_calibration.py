@@ -7,7 +7,9 @@ import math
 
 import pytest
 
-from ib_middleware.calibration import (
+from ib_middleware.compressors import ExtractiveCompressor
+from ib_middleware.errors import EngineError
+from ib_middleware.lab.calibration import (
     CaseRecord,
     LabelledCase,
     RungOutcome,
@@ -23,10 +25,8 @@ from ib_middleware.calibration import (
     summarise_rungs,
     sweep,
 )
-from ib_middleware.compressors import ExtractiveCompressor
-from ib_middleware.data import financebench_path
-from ib_middleware.errors import EngineError
-from ib_middleware.judges import JUDGES, get_judge
+from ib_middleware.lab.data import financebench_path
+from ib_middleware.lab.judges import JUDGES, get_judge
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.policy import CurvePoint, Policy
 from ib_middleware.routing import Rung

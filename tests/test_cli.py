@@ -7,8 +7,8 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from ib_middleware.cli import app
-from ib_middleware.data import load_financebench
+from ib_middleware.lab.cli import app
+from ib_middleware.lab.data import load_financebench
 from ib_middleware.policy import Policy
 from ib_middleware.registry import register_engine
 from ib_middleware.testing import FakeScorer
@@ -62,6 +62,35 @@ def data(tmp_path):
 
 def last_json(output: str) -> dict:
     return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("missing", ["typer", "rich"])
+def test_without_the_lab_extra_the_console_script_names_it(monkeypatch, capsys, missing):
+    import sys
+
+    from ib_middleware.lab import main
+
+    # The command line module imports typer, then rich, before anything of its own.
+    monkeypatch.delitem(sys.modules, "ib_middleware.lab.cli")
+    for name in [m for m in sys.modules if m == missing or m.startswith(f"{missing}.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if not installed
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert 'pip install "ib-middleware[lab]"' in err
+    assert f"{missing} is not installed" in err
+
+
+def test_the_console_script_runs_the_app(monkeypatch):
+    import sys
+
+    from ib_middleware.lab import main
+
+    monkeypatch.setattr(sys, "argv", ["ib-middleware", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 0
 
 
 def test_compress_json_from_a_file(config, tmp_path):

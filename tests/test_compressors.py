@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import (
     AbstractiveCompressor,
     ApproximateTokenCounter,
@@ -14,6 +13,7 @@ from ib_middleware.compressors import (
 )
 from ib_middleware.engines import ChatMessage
 from ib_middleware.errors import CompressionRejectedError
+from ib_middleware.langgraph import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.prompts import build_messages
 from ib_middleware.testing import FakeCompressor
 

@@ -10,8 +10,9 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from ib_middleware.compressors import AbstractiveCompressor, ApproximateTokenCounter
-from ib_middleware.data import load_financebench
-from ib_middleware.demo import (
+from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo import (
     ANSWER_TOKENS,
     FilingPages,
     build_demo_graph,
@@ -19,7 +20,6 @@ from ib_middleware.demo import (
     resolve_answerer,
     run_demo,
 )
-from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage

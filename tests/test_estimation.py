@@ -13,8 +13,8 @@ from ib_middleware import (
     estimate_compressor_mi,
     score_tensor,
 )
-from ib_middleware.data import load_financebench
 from ib_middleware.engines import ScoreRequest
+from ib_middleware.lab.data import load_financebench
 from ib_middleware.testing import FakeScorer
 
 CONTEXTS = ["alpha is A", "beta is B", "gamma is C"]

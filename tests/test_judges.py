@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ib_middleware.judges import (
+from ib_middleware.lab.judges import (
     JUDGES,
     answer_contained,
     exact_match,

@@ -34,12 +34,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from pydantic import Field
 
-from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.langgraph import (
+    COMPRESSOR_TAGS,
     DECISIONS_KEY,
     MARKER_KEY,
     STAGE_RUN_NAME,
+    ChatModelGenerator,
     CompressingChatModel,
     CompressionState,
     Decisions,

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ib_middleware.calibration.measure import LabelledCase, load_cases
-from ib_middleware.data import (
+from ib_middleware.lab.data import (
+    LabelledCase,
     financebench_cases,
     financebench_path,
+    load_cases,
     load_dataset,
     load_longhealth,
     load_qasper,
@@ -300,7 +301,7 @@ def test_load_dataset_rejects_bad_arguments(kwargs, message):
 
 
 def test_public_loaders_document_an_example():
-    import ib_middleware.data.loaders as loaders
+    import ib_middleware.lab.data.loaders as loaders
 
     for symbol in loaders.__all__:
         obj = getattr(loaders, symbol)

@@ -10,10 +10,11 @@ import pytest
 from langchain_core.embeddings import DeterministicFakeEmbedding, Embeddings
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from ib_middleware.calibration.measure import LabelledCase, judgeable
-from ib_middleware.chat_models import ChatModelGenerator
 from ib_middleware.engines import ChatMessage, Generation, GenerationSettings, Generator
-from ib_middleware.model_judges import EmbeddingJudge, LLMJudge
+from ib_middleware.lab.calibration import judgeable
+from ib_middleware.lab.data import LabelledCase
+from ib_middleware.lab.model_judges import EmbeddingJudge, LLMJudge
+from ib_middleware.langgraph import ChatModelGenerator
 from ib_middleware.testing import FakeCompressor
 
 

@@ -221,7 +221,7 @@ def test_bad_options_are_rejected():
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_real_embedded_ladder_on_financebench(smollm2_engine, gemma_engine):
-    from ib_middleware.data import load_financebench
+    from ib_middleware.lab.data import load_financebench
 
     case = load_financebench()[0]
     stage = CompressionStage(

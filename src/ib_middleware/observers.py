@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ib_middleware.errors import is_control_flow
 
 if TYPE_CHECKING:
-    from ib_middleware.stage import ContextItem, StageResult
+    from ib_middleware.results import ContextItem, StageResult
 
 __all__ = ["RunObservation", "StageObserver"]
 

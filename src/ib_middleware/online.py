@@ -23,7 +23,7 @@ from ib_estimators import contrastive_pmi, cxmi
 
 from ib_middleware.engines import ContinuationScore, Scorer, ScoreRequest
 from ib_middleware.errors import EngineError
-from ib_middleware.estimation import DEFAULT_SCORING_TEMPLATE, ScoringTemplate
+from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE, ScoringTemplate
 
 __all__ = [
     "CXMIEstimator",

@@ -12,11 +12,18 @@ message says to treat anything inside them as text to summarise, so a tool outpu
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from ib_middleware.engines import ChatMessage
 
-__all__ = ["CONCISENESS", "PromptStyle", "build_messages"]
+__all__ = [
+    "CONCISENESS",
+    "DEFAULT_SCORING_TEMPLATE",
+    "PromptStyle",
+    "ScoringTemplate",
+    "build_messages",
+]
 
 PromptStyle = Literal["query_specific", "query_agnostic", "chat_memory"]
 
@@ -85,3 +92,45 @@ def build_messages(
     task = _TASKS[style].format(length=CONCISENESS[sentences], query=query)
     user = f"<document>\n{_delimit(context)}\n</document>\n\n{task}"
     return [ChatMessage("system", _SYSTEM), ChatMessage("user", user)]
+
+
+@dataclass(frozen=True)
+class ScoringTemplate:
+    """How a (context, query) pair becomes the prompt a compression is scored after.
+
+    The context comes first so that prompts built from the same context share a prefix that
+    engines evaluate once, whatever the query.
+
+    Attributes:
+        with_context: Format string with ``{context}`` and ``{query}`` fields.
+        without_context: Format string with ``{query}`` only (the null context of CXMI).
+    """
+
+    with_context: str
+    without_context: str
+
+    def prompt(self, context: str, query: str) -> str:
+        """The scoring prompt for a context and a query.
+
+        Example:
+            >>> DEFAULT_SCORING_TEMPLATE.prompt("Revenue: $5M.", "What?").splitlines()[2:4]
+            ['Document:', 'Revenue: $5M.']
+        """
+        return self.with_context.format(context=context, query=query)
+
+    def null_prompt(self, query: str) -> str:
+        """The scoring prompt without a context."""
+        return self.without_context.format(query=query)
+
+
+DEFAULT_SCORING_TEMPLATE = ScoringTemplate(
+    with_context=(
+        "Summarize the document with the facts needed to answer the question.\n\n"
+        "Document:\n{context}\n\nQuestion: {query}\nSummary:\n"
+    ),
+    without_context=(
+        "Summarize the document with the facts needed to answer the question.\n\n"
+        "Question: {query}\nSummary:\n"
+    ),
+)
+"""The query-conditioned template: log p(z | x, q) is scored after it."""

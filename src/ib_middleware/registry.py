@@ -75,7 +75,7 @@ def get_engine(name: str) -> Callable[..., Any]:
     known = ", ".join(available_engines()) or "none"
     msg = (
         f"no engine named {name!r} (known: {known}). Install the package that provides it, "
-        "for example `pip install 'ib-integrations[llamacpp]'`"
+        "for example `pip install 'ib-middleware[embedded]'` (llama.cpp), `[sglang]` or `[openai]`"
     )
     raise EngineNotFoundError(msg)
 

@@ -13,13 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, MessageCompressor
+from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, IBMiddleware, MessageCompressor
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage

@@ -24,7 +24,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ib_integrations import _openai_wire, _sglang_wire
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain.agents.middleware import ModelRequest, ModelResponse
 from langchain_core.messages import (
     AIMessage,
@@ -37,7 +36,6 @@ from langchain_core.messages import (
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 
-from ib_middleware.chat_models import ChatModelGenerator
 from ib_middleware.compressors import (
     AbstractiveCompressor,
     ApproximateTokenCounter,
@@ -46,7 +44,12 @@ from ib_middleware.compressors import (
 )
 from ib_middleware.engines import ScoreRequest
 from ib_middleware.errors import CompressionRejectedError, EngineError
-from ib_middleware.langgraph import DECISIONS_KEY, compression_node
+from ib_middleware.langgraph import (
+    DECISIONS_KEY,
+    ChatModelGenerator,
+    IBMiddleware,
+    compression_node,
+)
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung, check_compression
 from ib_middleware.stage import CompressionStage

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from ib_middleware.sweep import (
+from ib_middleware.lab.sweep import (
     CONTAINMENT,
     ResultCache,
     SweepConfig,

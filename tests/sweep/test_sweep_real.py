@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from headless_browser import render_and_dump
 
-from ib_middleware.sweep import SweepConfig, run_sweep
+from ib_middleware.lab.sweep import SweepConfig, run_sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 

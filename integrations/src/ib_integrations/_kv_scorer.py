@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import llama_cpp
 import numpy as np
@@ -21,12 +21,30 @@ from scipy.special import log_softmax, logsumexp
 from ib_middleware.engines import ContinuationScore
 from ib_middleware.errors import EngineError
 
-if TYPE_CHECKING:
-    from ib_integrations.llamacpp import ScoringCounters
-
-__all__ = ["KVCacheScorer"]
+__all__ = ["KVCacheScorer", "ScoringCounters"]
 
 _LOGIT_ROWS_PER_CHUNK = 32
+
+
+@dataclass
+class ScoringCounters:
+    """Tokens the scorer has evaluated, to check prefix reuse.
+
+    Attributes:
+        prefix_tokens: Prompt tokens evaluated (a prompt shared by many requests counts once).
+        continuation_tokens: Continuation tokens evaluated: |z| - 1 per request, because the
+            first token is predicted from the logits kept at the last prompt position.
+        requests: Score requests served.
+    """
+
+    prefix_tokens: int = 0
+    continuation_tokens: int = 0
+    requests: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        """All tokens evaluated."""
+        return self.prefix_tokens + self.continuation_tokens
 
 
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

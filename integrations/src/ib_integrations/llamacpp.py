@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from ib_estimators import ModelSpec
 
 from ib_integrations._embedded import EMBEDDED, gemma3_270m_path, smollm2_path
 from ib_integrations._embedded import without_weight_repacking as _without_weight_repacking
-from ib_integrations._kv_scorer import KVCacheScorer
+from ib_integrations._kv_scorer import KVCacheScorer, ScoringCounters
 from ib_middleware.engines import (
     ChatMessage,
     ContinuationScore,
@@ -41,27 +40,6 @@ from ib_middleware.engines import (
 from ib_middleware.errors import ContextWindowExceededError, EngineError
 
 __all__ = ["LlamaCppEngine", "ScoringCounters", "gemma3_270m_path", "smollm2_path"]
-
-
-@dataclass
-class ScoringCounters:
-    """Tokens the scorer has evaluated, to check prefix reuse.
-
-    Attributes:
-        prefix_tokens: Prompt tokens evaluated (a prompt shared by many requests counts once).
-        continuation_tokens: Continuation tokens evaluated: |z| - 1 per request, because the
-            first token is predicted from the logits kept at the last prompt position.
-        requests: Score requests served.
-    """
-
-    prefix_tokens: int = 0
-    continuation_tokens: int = 0
-    requests: int = 0
-
-    @property
-    def total_tokens(self) -> int:
-        """All tokens evaluated."""
-        return self.prefix_tokens + self.continuation_tokens
 
 
 class LlamaCppEngine:

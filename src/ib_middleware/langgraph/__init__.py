@@ -1,4 +1,4 @@
-"""LangGraph entry points: a node, a builder helper, a graph wrapper and a chat-model wrapper.
+"""The adapters: every drop-in for LangGraph and LangChain.
 
 - ``compression_node(stage)``: a node to place before the orchestrator; it compresses the tool
   messages (and optionally documents) in state and writes them back in place.
@@ -9,6 +9,9 @@
   given is compressed at its start.
 - ``CompressingChatModel(model, stage)``: a chat model that compresses long messages before
   delegating, so any agent that takes a model takes the middleware.
+- ``IBMiddleware(stage)``: LangChain v1 ``create_agent`` middleware (needs the ``langchain``
+  extra: ``pip install "ib-middleware[langchain]"``; loaded on first use).
+- ``ChatModelGenerator(model)``: any LangChain chat model as a compressor's generator.
 
 Decisions are recorded under the state key ``ib_decisions`` (``DECISIONS_KEY``; declare it as
 ``ib_decisions: Decisions``): one JSON-ready dict per decision (``StageResult.to_dict(
@@ -17,6 +20,8 @@ While a graph streams they show in ``stream_mode="custom"`` (``{"ib_decisions": 
 on the compressed messages in ``stream_mode="messages"``. The compressor's own runs are tagged
 ``nostream`` and ``ib_middleware:compressor``: they show in traces, not in message streams.
 """
+
+from typing import TYPE_CHECKING
 
 from ib_middleware.langgraph._cache import DEFAULT_CACHE_SIZE, CompressionCache
 from ib_middleware.langgraph._chat_model import CompressingChatModel
@@ -31,6 +36,7 @@ from ib_middleware.langgraph._common import (
     latest_human_text,
     message_text,
 )
+from ib_middleware.langgraph._generator import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
 from ib_middleware.langgraph._publish import publish_decisions
@@ -38,16 +44,23 @@ from ib_middleware.langgraph._runs import RecordedRun, RunRecorder
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
 from ib_middleware.langgraph._wrap import add_compression, with_compression
 
+if TYPE_CHECKING:
+    from ib_middleware.langgraph._middleware import IBMiddleware, IBState
+
 __all__ = [
+    "COMPRESSOR_TAGS",
     "DECISIONS_KEY",
     "DEFAULT_CACHE_SIZE",
     "MARKER_KEY",
     "STAGE_RUN_NAME",
+    "ChatModelGenerator",
     "CompressedMessages",
     "CompressingChatModel",
     "CompressionCache",
     "CompressionState",
     "Decisions",
+    "IBMiddleware",
+    "IBState",
     "MessageCompressor",
     "MessageKind",
     "RecordedRun",
@@ -63,3 +76,21 @@ __all__ = [
     "run_stage",
     "with_compression",
 ]
+
+_AGENT_MIDDLEWARE = frozenset({"IBMiddleware", "IBState"})
+
+
+def __getattr__(name: str) -> object:
+    # IBMiddleware needs LangChain v1 itself (the `langchain` extra), not only langchain-core:
+    # it is loaded when first asked for, and a missing extra is named.
+    if name in _AGENT_MIDDLEWARE:
+        try:
+            from ib_middleware.langgraph import _middleware  # noqa: PLC0415
+        except ModuleNotFoundError as error:
+            if (error.name or "").partition(".")[0] != "langchain":
+                raise
+            msg = f'{name} needs LangChain v1: pip install "ib-middleware[langchain]"'
+            raise ModuleNotFoundError(msg, name=error.name) from error
+        return getattr(_middleware, name)
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)

@@ -8,9 +8,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig, RunnableLambda, ensure_config
 
-from ib_middleware.chat_models import COMPRESSOR_TAGS
 from ib_middleware.errors import is_control_flow
 from ib_middleware.langgraph._common import STAGE_RUN_NAME, decision_record
+from ib_middleware.langgraph._generator import COMPRESSOR_TAGS
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 
 __all__ = ["arun_stage", "run_stage"]

@@ -23,13 +23,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ib_middleware._cli_support import json_ready
 from ib_middleware.build import EngineCache
-from ib_middleware.data import load_dataset
-from ib_middleware.sweep.analysis import CONTAINMENT, analyse, routing_curves
-from ib_middleware.sweep.baselines import TruncationCompressor
-from ib_middleware.sweep.cache import ResultCache
-from ib_middleware.sweep.config import (
+from ib_middleware.lab._cli_support import json_ready
+from ib_middleware.lab.data import load_dataset
+from ib_middleware.lab.sweep.analysis import CONTAINMENT, analyse, routing_curves
+from ib_middleware.lab.sweep.baselines import TruncationCompressor
+from ib_middleware.lab.sweep.cache import ResultCache
+from ib_middleware.lab.sweep.config import (
     DatasetConfig,
     JudgeConfig,
     ModelSpecConfig,
@@ -38,9 +38,9 @@ from ib_middleware.sweep.config import (
     SweepCompressorConfig,
     SweepConfig,
 )
-from ib_middleware.sweep.page import render_sweep_page
-from ib_middleware.sweep.records import SweepRun
-from ib_middleware.sweep.runner import run_grid
+from ib_middleware.lab.sweep.page import render_sweep_page
+from ib_middleware.lab.sweep.records import SweepRun
+from ib_middleware.lab.sweep.runner import run_grid
 
 __all__ = [
     "CONTAINMENT",
@@ -167,7 +167,7 @@ def run_sweep(
         "analyses": analyses,
         "items": run.items,
     }
-    from ib_middleware.sweep.plots import render_figures  # noqa: PLC0415  # matplotlib is heavy
+    from ib_middleware.lab.sweep.plots import render_figures  # noqa: PLC0415  # matplotlib is heavy
 
     images = {_stem(stem): png for stem, png in render_figures(run.cells, analyses).items()}
     plots = out / "plots"

@@ -15,8 +15,8 @@ from typing import Any
 from ib_middleware.build import EngineCache
 from ib_middleware.engines import ChatMessage, GenerationSettings, Generator, Scorer, ScoreRequest
 from ib_middleware.errors import IBMiddlewareError
-from ib_middleware.judges import get_judge
-from ib_middleware.sweep.config import JudgeConfig, PredictorConfig
+from ib_middleware.lab.judges import get_judge
+from ib_middleware.lab.sweep.config import JudgeConfig, PredictorConfig
 
 __all__ = ["Answer", "JudgeFn", "answer_query", "build_judge"]
 
@@ -108,7 +108,7 @@ def answer_query(
 
 
 def build_judge(config: JudgeConfig, engines: EngineCache) -> JudgeFn:
-    """The judge a config names: a string judge from ``ib_middleware.judges`` or an LLM judge.
+    """The judge a config names: a string judge from ``ib_middleware.lab.judges`` or an LLM judge.
 
     Example:
         >>> judge = build_judge(JudgeConfig(kind="numeric"), EngineCache())
@@ -116,7 +116,7 @@ def build_judge(config: JudgeConfig, engines: EngineCache) -> JudgeFn:
         True
     """
     if config.kind == "llm":
-        from ib_middleware.model_judges import LLMJudge  # noqa: PLC0415  # only when asked
+        from ib_middleware.lab.model_judges import LLMJudge  # noqa: PLC0415  # only when asked
 
         assert config.engine is not None  # checked by JudgeConfig
         generator = engines.get(config.engine)

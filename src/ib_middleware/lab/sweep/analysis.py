@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from ib_estimators import correlate, fit_rate_distortion, knob_analysis
 
-from ib_middleware.sweep.records import SweepRun
+from ib_middleware.lab.sweep.records import SweepRun
 
 __all__ = ["CONTAINMENT", "analyse", "routing_curves"]
 

@@ -18,8 +18,8 @@ import typer
 from ib_estimators import DEFAULT_PRICES, Price
 
 from ib_middleware.errors import IBMiddlewareError
-from ib_middleware.report.data import ReportData, load_spans, summarise
-from ib_middleware.report.page import render_page
+from ib_middleware.lab.report.data import ReportData, load_spans, summarise
+from ib_middleware.lab.report.page import render_page
 
 __all__ = ["ReportData", "load_prices", "register_report_command", "render_report"]
 
@@ -88,7 +88,7 @@ def render_report(
             print(data.counts, data.tokens_saved)
     """
     try:
-        from ib_middleware.report.plots import render_figures  # noqa: PLC0415  # optional
+        from ib_middleware.lab.report.plots import render_figures  # noqa: PLC0415  # optional
     except ImportError as error:
         raise IBMiddlewareError(_MISSING_MATPLOTLIB) from error
     data = summarise(load_spans(spans_path), price_model=price_model, prices=prices)

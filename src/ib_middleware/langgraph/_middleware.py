@@ -69,7 +69,7 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         ::
 
             from langchain.agents import create_agent
-            from ib_integrations.langchain_agent import IBMiddleware
+            from ib_middleware.langgraph import IBMiddleware
             from ib_middleware.build import build_stage
 
             agent = create_agent(model, tools=[search], middleware=[IBMiddleware(build_stage())])

@@ -1,6 +1,6 @@
 """Model-based judges: ask a chat model, or compare embeddings, instead of matching strings.
 
-The string judges in ``ib_middleware.judges`` are exact and free but miss paraphrases
+The string judges in ``ib_middleware.lab.judges`` are exact and free but miss paraphrases
 ("one and a half billion" for ``$1.5bn``). These two trade cost and reproducibility for recall:
 
 - ``LLMJudge`` asks any ``Generator`` (a local engine, or a LangChain chat model through

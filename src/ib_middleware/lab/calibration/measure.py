@@ -1,4 +1,4 @@
-"""Labelled cases and the measuring run: every rung of a stage on every case, labelled.
+"""The measuring run: every rung of a stage on every labelled case, labelled.
 
 The result is the table the ladder simulation reads (``CaseRecord`` rows): per rung the bits per
 token (None when the rung failed or its compression was invalid) and whether the compression
@@ -9,94 +9,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-from ib_middleware.calibration.simulation import CaseRecord, RungOutcome
-from ib_middleware.judges import Judge
+from ib_middleware.lab.calibration.simulation import CaseRecord, RungOutcome
+from ib_middleware.lab.data.cases import LabelledCase
+from ib_middleware.lab.judges import Judge
 from ib_middleware.routing import Rung, check_compression
 from ib_middleware.stage import CompressionStage
 
-__all__ = ["LabelledCase", "judgeable", "load_cases", "measure", "save_records"]
+__all__ = ["judgeable", "measure", "save_records"]
 
 _REFERENCES = 3
-
-
-@dataclass(frozen=True)
-class LabelledCase:
-    """A raw context, a query, and the gold answer the context should let one give."""
-
-    context: str
-    query: str
-    answer: str
-    case_id: str = ""
-
-
-def _text(row: dict[str, object], where: str, *keys: str) -> str:
-    value = next((row[key] for key in keys if key in row), None)
-    if not isinstance(value, str):
-        msg = f"{where}: `{keys[0]}` must be a string"
-        raise ValueError(msg)  # noqa: TRY004  # bad file content, not a bad argument type
-    return value
-
-
-def _case_from_row(row: object, where: str) -> LabelledCase:
-    if not isinstance(row, dict):
-        msg = f"{where}: expected a JSON object"
-        raise ValueError(msg)  # noqa: TRY004  # bad file content, not a bad argument type
-    if "context" in row:
-        context = _text(row, where, "context")
-        case_id = row.get("id", row.get("case_id", where))
-    elif isinstance(row.get("evidence"), list):
-        pages = [item.get("evidence_text_full_page") for item in row["evidence"]]
-        if not all(isinstance(page, str) for page in pages):
-            msg = f"{where}: every evidence item needs `evidence_text_full_page` text"
-            raise ValueError(msg)
-        context = "\n\n".join(dict.fromkeys(page for page in pages if page))
-        case_id = row.get("financebench_id", where)
-    else:
-        msg = f"{where}: needs `context`, `query`, `answer` (or FinanceBench's fields)"
-        raise ValueError(msg)
-    return LabelledCase(
-        context=context,
-        query=_text(row, where, "query", "question"),
-        answer=_text(row, where, "answer"),
-        case_id=str(case_id),
-    )
-
-
-def load_cases(path: str | Path) -> list[LabelledCase]:
-    """Read labelled cases from JSON Lines.
-
-    Each line holds ``context``, ``query`` (or ``question``) and ``answer``, with an optional
-    ``id``; or a FinanceBench record (``question``, ``answer``, ``evidence[]`` with
-    ``evidence_text_full_page``), whose distinct evidence pages become the context.
-
-    Raises:
-        ValueError: On a malformed line (the message names it) or a file with no cases.
-
-    Example:
-        >>> from ib_middleware.data import financebench_path
-        >>> cases = load_cases(financebench_path())
-        >>> len(cases), cases[0].answer
-        (75, '$1577.00')
-    """
-    source = Path(path)
-    cases = []
-    with source.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{source.name}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: invalid JSON ({exc.msg})") from exc
-            cases.append(_case_from_row(row, where))
-    if not cases:
-        msg = f"{source.name} holds no cases"
-        raise ValueError(msg)
-    return cases
 
 
 def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]:
@@ -106,7 +30,7 @@ def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]
     fallback included, is labelled wrong whatever the thresholds.
 
     Example:
-        >>> from ib_middleware.judges import JUDGES
+        >>> from ib_middleware.lab.judges import JUDGES
         >>> cases = [LabelledCase("Capex was 1,577.", "q", "$1577.00"), LabelledCase("x", "q", "7")]
         >>> [case.context for case in judgeable(cases, JUDGES["facts"])]
         ['Capex was 1,577.']
@@ -160,7 +84,7 @@ def measure(
 
     Example:
         >>> from ib_middleware.compressors import ExtractiveCompressor
-        >>> from ib_middleware.judges import JUDGES
+        >>> from ib_middleware.lab.judges import JUDGES
         >>> from ib_middleware.online import CXMIEstimator
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage(

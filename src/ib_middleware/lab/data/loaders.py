@@ -42,8 +42,8 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from ib_middleware.calibration.measure import LabelledCase, load_cases
-from ib_middleware.judges import facts_contained
+from ib_middleware.lab.data.cases import LabelledCase, load_cases
+from ib_middleware.lab.judges import facts_contained
 
 __all__ = ["DatasetKind", "financebench_cases", "load_dataset", "load_longhealth", "load_qasper"]
 
@@ -54,8 +54,10 @@ _LETTERS = "ABCDE"
 
 
 def _bundled_financebench() -> Path:
-    # Same file as ``ib_middleware.data.financebench_path()``; that package imports this module.
-    return Path(str(files(__package__ or "ib_middleware.data").joinpath("financebench_dev.jsonl")))
+    # Same file as ``ib_middleware.lab.data.financebench_path()``; that package imports this module.
+    return Path(
+        str(files(__package__ or "ib_middleware.lab.data").joinpath("financebench_dev.jsonl"))
+    )
 
 
 def _fail(where: str, problem: str) -> ValueError:
@@ -388,7 +390,7 @@ def load_dataset(
         distractor_pages: FinanceBench only: pages from other documents added to each context.
         seed: FinanceBench only: seed of the distractor draw.
         answerable_only: Keep only cases whose context holds the answer's facts
-            (``ib_middleware.judges.facts_contained``).
+            (``ib_middleware.lab.judges.facts_contained``).
         max_context_chars: Keep only cases whose context is at most this many characters.
 
     Returns:

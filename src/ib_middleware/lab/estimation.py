@@ -20,56 +20,9 @@ from rich.progress import Progress
 
 from ib_middleware.engines import ContinuationScore, Scorer, ScoreRequest
 from ib_middleware.errors import EngineError
+from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE, ScoringTemplate
 
-__all__ = [
-    "DEFAULT_SCORING_TEMPLATE",
-    "CompressorMI",
-    "ScoringTemplate",
-    "estimate_compressor_mi",
-    "score_tensor",
-]
-
-
-@dataclass(frozen=True)
-class ScoringTemplate:
-    """How a (context, query) pair becomes the prompt a compression is scored after.
-
-    The context comes first so that prompts built from the same context share a prefix that
-    engines evaluate once, whatever the query.
-
-    Attributes:
-        with_context: Format string with ``{context}`` and ``{query}`` fields.
-        without_context: Format string with ``{query}`` only (the null context of CXMI).
-    """
-
-    with_context: str
-    without_context: str
-
-    def prompt(self, context: str, query: str) -> str:
-        """The scoring prompt for a context and a query.
-
-        Example:
-            >>> DEFAULT_SCORING_TEMPLATE.prompt("Revenue: $5M.", "What?").splitlines()[2:4]
-            ['Document:', 'Revenue: $5M.']
-        """
-        return self.with_context.format(context=context, query=query)
-
-    def null_prompt(self, query: str) -> str:
-        """The scoring prompt without a context."""
-        return self.without_context.format(query=query)
-
-
-DEFAULT_SCORING_TEMPLATE = ScoringTemplate(
-    with_context=(
-        "Summarize the document with the facts needed to answer the question.\n\n"
-        "Document:\n{context}\n\nQuestion: {query}\nSummary:\n"
-    ),
-    without_context=(
-        "Summarize the document with the facts needed to answer the question.\n\n"
-        "Question: {query}\nSummary:\n"
-    ),
-)
-"""The query-conditioned template: log p(z | x, q) is scored after it."""
+__all__ = ["CompressorMI", "estimate_compressor_mi", "score_tensor"]
 
 
 @dataclass(frozen=True)

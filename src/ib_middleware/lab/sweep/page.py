@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import base64
-import html
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from ib_middleware.report.page import PAGE_CSS
+from ib_middleware.lab._html import escape as _e
+from ib_middleware.lab._html import html_page
 
 __all__ = ["render_sweep_page"]
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _n(value: Any, spec: str = ".3f") -> str:
@@ -173,16 +169,7 @@ def render_sweep_page(
          "MI - length [95% CI]", "n"],
         _routing_rows(analyses),
     )  # fmt: skip
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>ib-middleware sweep: {_e(title)}</title>
-<style>{PAGE_CSS}</style>
-</head>
-<body>
-<header><h1>ib-middleware sweep: {_e(title)}</h1>
+    body = f"""<header><h1>ib-middleware sweep: {_e(title)}</h1>
 <p>{len(results["cells"])} cells &middot; {_n(results["runtime_s"], ".0f")} s &middot;
 generated {generated}</p>
 </header>
@@ -203,9 +190,5 @@ generated {generated}</p>
 {routing}
 <h2>Which knobs matter (logistic regression)</h2>
 {_table(["predictor", "knob", "coefficient", "95% CI", "p", "note"], _knob_rows(analyses))}
-</main>
-<footer>Self-contained: every figure is embedded; this page loads nothing from the network.
-</footer>
-</body>
-</html>
-"""
+</main>"""
+    return html_page(f"ib-middleware sweep: {title}", body)

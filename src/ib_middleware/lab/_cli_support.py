@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ib_middleware.data import financebench_path
 from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.lab.data import financebench_path
 
 __all__ = ["clean_errors", "data_path", "emit", "err", "fmt", "json_ready", "out", "read_context"]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ib_integrations.langchain_agent import IBMiddleware
 from langchain.agents import create_agent
 from langchain.agents.middleware import ModelRequest, ModelResponse
 from langchain.agents.middleware.types import ExtendedModelResponse
@@ -28,10 +27,17 @@ from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command, interrupt
 
-from ib_middleware.chat_models import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.engines import Generation
-from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, RunRecorder, with_compression
+from ib_middleware.langgraph import (
+    COMPRESSOR_TAGS,
+    DECISIONS_KEY,
+    MARKER_KEY,
+    ChatModelGenerator,
+    IBMiddleware,
+    RunRecorder,
+    with_compression,
+)
 from ib_middleware.online import CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage
@@ -43,7 +49,7 @@ PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler te
 SUMMARY = "Capex was $1,577 million in 2018."  # every figure is in PAGE
 MARK = "zebrafinchquartz"  # a compressor output no orchestrator would ever write
 CALL = ToolCall(name="search_filings", args={"company": "3M"}, id="call-1")
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "react_agent_openai.py"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "react_agent_openai.py"
 
 
 @tool

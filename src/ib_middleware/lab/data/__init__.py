@@ -1,8 +1,9 @@
-"""Data shipped with the package, and loaders for benchmark files.
+"""Data shipped with the package, the dataset row type, and loaders for benchmark files.
 
 The FinanceBench development sample (CC BY-NC 4.0) ships here; see README.md in this folder for
-its attribution and terms. ``load_dataset`` reads it and the other supported formats
-(``ib_middleware.data.loaders`` documents each).
+its attribution and terms. Every loader returns ``LabelledCase`` rows (``cases``);
+``load_dataset`` reads the bundled sample and the other supported formats
+(``ib_middleware.lab.data.loaders`` documents each).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from ib_middleware.data.loaders import (
+from ib_middleware.lab.data.cases import LabelledCase, load_cases
+from ib_middleware.lab.data.loaders import (
     DatasetKind,
     financebench_cases,
     load_dataset,
@@ -23,8 +25,10 @@ from ib_middleware.data.loaders import (
 __all__ = [
     "DatasetKind",
     "FinanceBenchCase",
+    "LabelledCase",
     "financebench_cases",
     "financebench_path",
+    "load_cases",
     "load_dataset",
     "load_financebench",
     "load_longhealth",

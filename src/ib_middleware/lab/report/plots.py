@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ib_middleware.report.data import ReportData
+from ib_middleware.lab.report.data import ReportData
 
 __all__ = ["FIGURES", "render_figures"]
 
@@ -196,7 +196,7 @@ def render_figures(data: ReportData) -> dict[str, str]:
     """Every figure as a PNG data URI, by title.
 
     Example:
-        >>> from ib_middleware.report.data import ReportData
+        >>> from ib_middleware.lab.report.data import ReportData
         >>> images = render_figures(ReportData())
         >>> sorted(images)[0], images["Fallback rate"].startswith("data:image/png;base64,")
         ('Bits per token by rung and decision', True)

@@ -16,11 +16,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from ib_middleware.build import EngineCache, build_stage
 from ib_middleware.config import StageConfig
-from ib_middleware.data import load_financebench
-from ib_middleware.demo._graph import FilingPages, build_demo_graph, resolve_answerer
-from ib_middleware.demo._report import DemoQuestion, DemoReport, page_rows, render_question
 from ib_middleware.engines import Generator
 from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.demo._graph import FilingPages, build_demo_graph, resolve_answerer
+from ib_middleware.lab.demo._report import DemoQuestion, DemoReport, page_rows, render_question
 from ib_middleware.langgraph import DECISIONS_KEY
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry.setup import configure_span_file

@@ -14,9 +14,9 @@ from langgraph.graph.state import CompiledStateGraph
 
 from ib_middleware.build import EngineCache
 from ib_middleware.config import EngineConfig
-from ib_middleware.data import FinanceBenchCase
 from ib_middleware.engines import ChatMessage, GenerationSettings, Generator, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.lab.data import FinanceBenchCase
 from ib_middleware.langgraph import compression_node
 from ib_middleware.registry import create_engine
 from ib_middleware.stage import CompressionStage
@@ -48,7 +48,7 @@ class FilingPages:
 
     Example:
         >>> from ib_middleware.compressors import ApproximateTokenCounter
-        >>> from ib_middleware.data import load_financebench
+        >>> from ib_middleware.lab.data import load_financebench
         >>> pages = FilingPages(load_financebench(), ApproximateTokenCounter(), pages=3)
         >>> case = pages.questions(1)[0]
         >>> documents = pages.retrieve(case.case_id)
@@ -160,7 +160,7 @@ def resolve_answerer(model: str | None, engines: EngineCache) -> Generator:
     if not name:
         generator = engines.get(EngineConfig(options={"model_path": "smollm2"}))
         if not isinstance(generator, Generator):
-            msg = "the embedded SmolLM2 engine cannot generate; reinstall ib-integrations[llamacpp]"
+            msg = "the embedded SmolLM2 engine cannot generate; reinstall ib-middleware[embedded]"
             raise IBMiddlewareError(msg)
         return generator
     if not (os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_KEY")):
@@ -172,6 +172,6 @@ def resolve_answerer(model: str | None, engines: EngineCache) -> Generator:
         raise IBMiddlewareError(msg)
     generator = create_engine("openai", model=name)
     if not isinstance(generator, Generator):
-        msg = "the openai engine cannot generate; install ib-integrations[openai]"
+        msg = "the openai engine cannot generate; install ib-middleware[openai]"
         raise IBMiddlewareError(msg)
     return generator

@@ -26,23 +26,24 @@ from ib_estimators import (
 from rich.progress import MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from ib_middleware.build import EngineCache, build_compressor
-from ib_middleware.calibration.measure import LabelledCase
 from ib_middleware.compressors import Compressor
 from ib_middleware.config import CompressorConfig, EngineConfig
 from ib_middleware.engines import Scorer, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
-from ib_middleware.estimation import DEFAULT_SCORING_TEMPLATE, score_tensor
-from ib_middleware.judges import facts_contained
-from ib_middleware.sweep.baselines import TruncationCompressor
-from ib_middleware.sweep.cache import ResultCache
-from ib_middleware.sweep.config import (
+from ib_middleware.lab.data.cases import LabelledCase
+from ib_middleware.lab.estimation import score_tensor
+from ib_middleware.lab.judges import facts_contained
+from ib_middleware.lab.sweep.baselines import TruncationCompressor
+from ib_middleware.lab.sweep.cache import ResultCache
+from ib_middleware.lab.sweep.config import (
     ModelSpecConfig,
     PredictorConfig,
     SweepCompressorConfig,
     SweepConfig,
 )
-from ib_middleware.sweep.predict import Answer, JudgeFn, answer_query, build_judge
-from ib_middleware.sweep.records import SweepRun, summarise_cell
+from ib_middleware.lab.sweep.predict import Answer, JudgeFn, answer_query, build_judge
+from ib_middleware.lab.sweep.records import SweepRun, summarise_cell
+from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE
 
 __all__ = ["run_grid"]
 

@@ -20,14 +20,8 @@ Thresholds are in the online estimator's bits per token under its scoring model:
 transfer to another scorer or estimator, and the policy records both.
 """
 
-from ib_middleware.calibration.measure import (
-    LabelledCase,
-    judgeable,
-    load_cases,
-    measure,
-    save_records,
-)
-from ib_middleware.calibration.simulation import (
+from ib_middleware.lab.calibration.measure import judgeable, measure, save_records
+from ib_middleware.lab.calibration.simulation import (
     CaseRecord,
     RungOutcome,
     RungSummary,
@@ -42,6 +36,7 @@ from ib_middleware.calibration.simulation import (
     summarise_rungs,
     sweep,
 )
+from ib_middleware.lab.data.cases import LabelledCase, load_cases
 
 __all__ = [
     "CaseRecord",

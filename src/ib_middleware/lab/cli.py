@@ -18,11 +18,15 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
-from ib_middleware._cli_support import clean_errors, data_path, emit, fmt, read_context
-from ib_middleware._cli_support import err as err_console
-from ib_middleware._cli_support import out as console
 from ib_middleware.build import EngineCache, build_stage
-from ib_middleware.calibration import (
+from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
+from ib_middleware.config import EngineConfig, RungConfig, StageConfig
+from ib_middleware.engines import Generator, Scorer, TokenCounter
+from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.lab._cli_support import clean_errors, data_path, emit, fmt, read_context
+from ib_middleware.lab._cli_support import err as err_console
+from ib_middleware.lab._cli_support import out as console
+from ib_middleware.lab.calibration import (
     CaseRecord,
     LabelledCase,
     TargetKind,
@@ -33,15 +37,11 @@ from ib_middleware.calibration import (
     save_records,
     summarise_rungs,
 )
-from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
-from ib_middleware.config import EngineConfig, RungConfig, StageConfig
-from ib_middleware.demo import demo_command
-from ib_middleware.engines import Generator, Scorer, TokenCounter
-from ib_middleware.errors import IBMiddlewareError
-from ib_middleware.estimation import estimate_compressor_mi
-from ib_middleware.judges import get_judge
-from ib_middleware.report import register_report_command
-from ib_middleware.sweep.command import register_sweep_command
+from ib_middleware.lab.demo import demo_command
+from ib_middleware.lab.estimation import estimate_compressor_mi
+from ib_middleware.lab.judges import get_judge
+from ib_middleware.lab.report import register_report_command
+from ib_middleware.lab.sweep.command import register_sweep_command
 from ib_middleware.telemetry.setup import span_file_or_none
 
 __all__ = ["app"]

@@ -10,15 +10,15 @@ Fully offline by default: the stage is the library default (SmolLM2 rung 0, Gemm
 an OpenAI-compatible endpoint instead.
 """
 
-from ib_middleware.demo._graph import (
+from ib_middleware.lab.demo._graph import (
     ANSWER_TOKENS,
     DemoState,
     FilingPages,
     build_demo_graph,
     resolve_answerer,
 )
-from ib_middleware.demo._report import DemoQuestion, DemoReport, PageRow, render_question
-from ib_middleware.demo._run import (
+from ib_middleware.lab.demo._report import DemoQuestion, DemoReport, PageRow, render_question
+from ib_middleware.lab.demo._run import (
     COMPRESSION_TOKENS,
     demo_app,
     demo_command,

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ib_middleware._cli_support import clean_errors, emit
-from ib_middleware._cli_support import out as console
+from ib_middleware.lab._cli_support import clean_errors, emit
+from ib_middleware.lab._cli_support import out as console
 
 __all__ = ["register_sweep_command", "sweep_command"]
 
@@ -26,7 +26,7 @@ def sweep_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Run a sweep: compressors x predictors x seeds, MI, judges, analyses, report.html."""
-    from ib_middleware.sweep import run_sweep  # noqa: PLC0415  # keeps `--help` fast
+    from ib_middleware.lab.sweep import run_sweep  # noqa: PLC0415  # keeps `--help` fast
 
     with clean_errors(json_output):
         results = run_sweep(config, out, progress=not (quiet or json_output))

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ib_middleware.sweep.analysis import CONTAINMENT
+from ib_middleware.lab.sweep.analysis import CONTAINMENT
 
 __all__ = ["render_figures"]
 

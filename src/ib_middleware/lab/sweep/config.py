@@ -42,7 +42,7 @@ def _engine(model_path: str) -> EngineConfig:
 
 
 class DatasetConfig(_Strict):
-    """Which cases to run (see ``ib_middleware.data.load_dataset``)."""
+    """Which cases to run (see ``ib_middleware.lab.data.load_dataset``)."""
 
     kind: Literal["financebench", "jsonl", "longhealth", "qasper"] = "financebench"
     path: Path | None = Field(default=None, description="the bundled sample when omitted")
