@@ -44,7 +44,7 @@ from ib_estimators import roc_auc
 
 from ib_middleware.build import EngineCache
 from ib_middleware.config import StageConfig
-from ib_middleware.data import financebench_path
+from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.graded import (
     LOSE_KINDS,
     GradedCase,
@@ -142,16 +142,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", help="JSON Lines of context, query, evidence (or FinanceBench)")
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES} cases (minutes)")
-    parser.add_argument("--limit", type=int, help="use the first N cases")
+    parser.add_argument("--cases", type=int, help="use N cases spread evenly over the data")
     parser.add_argument("--cxmi-cases", type=int, help="cases CXMI is scored on (slow)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cases = load_graded_cases(args.data or financebench_path())
-    if args.quick:
-        step = max(1, len(cases) // QUICK_CASES)
-        cases = cases[::step][:QUICK_CASES]
-    if args.limit:
-        cases = cases[: args.limit]
+    wanted = QUICK_CASES if args.quick else args.cases
+    if wanted:
+        step = max(1, len(cases) // wanted)
+        cases = cases[::step][:wanted]
     cxmi_cases = args.cxmi_cases if args.cxmi_cases is not None else (1 if args.quick else 6)
     compressions = graded_compressions(cases, seed=args.seed)
     print(f"{len(cases)} cases, {len(compressions)} graded compressions", file=sys.stderr)
@@ -215,7 +214,7 @@ def main() -> None:
         "scoring_s_per_compression": {k: round(v, 3) for k, v in timings.items()},
         "wall_s": round(time.perf_counter() - started, 1),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "command": "uv run python bench/signal_quality.py" + (" --quick" if args.quick else ""),
+        "command": "uv run python bench/signal_quality.py " + " ".join(sys.argv[1:]),
     }
     print(json.dumps(result))
 

@@ -347,7 +347,7 @@ def test_measure_labels_every_rung_and_the_fallback():
     assert good.error is None
     # A 2-token budget selects nothing: an invalid compression has no estimate.
     assert empty.bits_per_token is None
-    assert empty.error == "empty compression"
+    assert empty.error == "rejected: empty compression"
 
 
 def test_measure_records_engine_failures_instead_of_raising():
@@ -383,3 +383,19 @@ def test_measure_feeds_the_ladder_simulation_end_to_end():
     )
     assert policy.fallback_rate == 0.0
     assert policy.rungs[0].name == "extractive-14"
+
+
+@pytest.mark.parametrize("threshold", [0.1, 50.0])
+def test_calibration_and_run_time_reach_the_same_verdict(threshold):
+    """Calibration measures through the stage's own rung step: same signal, same verdict."""
+    stage = stage_with(
+        Rung(ExtractiveCompressor(budget_tokens=14), threshold_bits_per_token=threshold)
+    )
+    stage.token_budget = 0
+    case = LabelledCase(PAGE, "What was capital expenditure?", "$1577.00", "capex")
+    [record] = measure(stage, [case], JUDGES["facts"])
+    [result] = stage.run([case.context], query=case.query)
+    [attempt] = result.attempts
+    assert record.rungs[0].bits_per_token == pytest.approx(attempt.estimate.bits_per_token)
+    calibrated_accepts = record.rungs[0].bits_per_token >= threshold
+    assert calibrated_accepts == (result.decision == "accepted")

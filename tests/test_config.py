@@ -38,10 +38,11 @@ def fake_engines():
 
 def test_default_config_is_offline_embedded():
     config = StageConfig()
-    assert [rung.compressor.engine.options["model_path"] for rung in config.rungs] == [
-        "smollm2",
-        "gemma3-270m",
+    assert [(rung.name, rung.compressor.kind) for rung in config.rungs] == [
+        ("segments", "segments")
     ]
+    assert config.estimator.kind == "relevant_pmi"
+    assert config.reject_unsupported_figures
     assert config.estimator.scorer.options["model_path"] == "gemma3-270m"
     assert config.on_failure == "passthrough"
 

@@ -5,6 +5,7 @@ An engine configured twice (a rung's compressor and the scorer, say) is created 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ib_middleware.compressors import AbstractiveCompressor, Compressor, ExtractiveCompressor
@@ -16,9 +17,12 @@ from ib_middleware.policy import Policy
 from ib_middleware.registry import create_engine
 from ib_middleware.relevance import RelevantInformationEstimator
 from ib_middleware.routing import Rung
+from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage
 
 __all__ = ["EngineCache", "build_compressor", "build_stage"]
+
+_LOG = logging.getLogger(__name__)
 
 
 class EngineCache:
@@ -63,6 +67,14 @@ def build_compressor(
         return ExtractiveCompressor(
             budget_tokens=config.budget_tokens, token_counter=counter, name=name
         )
+    if config.kind == "segments":
+        return SegmentCompressor(
+            budget_tokens=config.budget_tokens,
+            max_segments=config.max_segments,
+            relative_score=config.relative_score,
+            token_counter=counter,
+            name=name,
+        )
     generator = engines.get(config.engine)
     if not isinstance(generator, Generator):
         msg = f"engine {config.engine.engine!r} cannot generate, so it cannot compress"
@@ -76,6 +88,23 @@ def build_compressor(
         seed=config.seed,
         name=name,
     )
+
+
+def _policy_thresholds(config: StageConfig) -> dict[str, float]:
+    """The policy's thresholds by rung name, when they were calibrated for this estimator."""
+    if config.policy is None:
+        return {}
+    policy = Policy.load(config.policy)
+    if policy.estimator != config.estimator.kind:
+        # Thresholds on one signal mean nothing for another: keep the config's own.
+        _LOG.warning(
+            "policy %s was calibrated for the %s estimator, not %s: its thresholds are ignored",
+            config.policy,
+            policy.estimator,
+            config.estimator.kind,
+        )
+        return {}
+    return policy.thresholds()
 
 
 def build_stage(
@@ -103,7 +132,7 @@ def build_stage(
     else:
         estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)
     counter = scorer if isinstance(scorer, TokenCounter) else None
-    thresholds = Policy.load(config.policy).thresholds() if config.policy else {}
+    thresholds = _policy_thresholds(config)
     rungs = [
         Rung(
             compressor=build_compressor(rung.compressor, engines, counter),

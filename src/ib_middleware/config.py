@@ -1,10 +1,12 @@
 """Stage configuration: pydantic models, loadable from YAML, TOML and environment variables.
 
-The default runs fully offline on the embedded models: rung 0 is SmolLM2-135M-Instruct, rung 1
-Gemma-3-270M, then the full-context fallback; estimates are CXMI scored by Gemma-3-270M (another
-family than the rung-0 compressor, as the paper recommends); the thresholds come from the policy
-shipped with the package (calibrated on the bundled FinanceBench sample). Set ``policy: null``
-to use the thresholds written in the config instead.
+The default runs fully offline at CPU speed: rung 0 keeps the page's sentences and table rows
+(with their headers) that best answer the query (``segments``), then the full-context
+fallback; it is judged by the relevant-information estimate scored by the embedded
+Gemma-3-270M, after the support check. Abstractive rungs (``kind: abstractive`` with the
+embedded SmolLM2-135M or Gemma-3-270M, or any engine) are one config entry away. The thresholds
+come from the policy shipped with the package (calibrated on the bundled FinanceBench sample).
+Set ``policy: null`` to use the thresholds written in the config instead.
 
 Environment variables override the file: ``IB_MIDDLEWARE_TOKEN_BUDGET=512``,
 ``IB_MIDDLEWARE_ON_FAILURE=raise``, ``IB_MIDDLEWARE_ESTIMATOR__KIND=contrastive_pmi``,
@@ -56,14 +58,16 @@ class EngineConfig(_Strict):
 class CompressorConfig(_Strict):
     """How a rung compresses."""
 
-    kind: Literal["abstractive", "extractive"] = "abstractive"
+    kind: Literal["abstractive", "extractive", "segments"] = "abstractive"
     engine: EngineConfig = Field(default_factory=EngineConfig)
     style: PromptStyle = "query_specific"
     sentences: Literal[3, 6, 9] = 3
     max_tokens: int = Field(default=200, ge=1)
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
-    budget_tokens: int = Field(default=200, ge=1, description="extractive only")
+    budget_tokens: int = Field(default=200, ge=1, description="extractive and segments only")
+    max_segments: int = Field(default=4, ge=1, description="segments only")
+    relative_score: float = Field(default=0.6, ge=0.0, le=1.0, description="segments only")
 
 
 class RungConfig(_Strict):
@@ -77,7 +81,7 @@ class RungConfig(_Strict):
 class EstimatorConfig(_Strict):
     """The online estimator and its scorer."""
 
-    kind: Literal["cxmi", "contrastive_pmi", "relevant_pmi"] = "cxmi"
+    kind: Literal["cxmi", "contrastive_pmi", "relevant_pmi"] = "relevant_pmi"
     scorer: EngineConfig = Field(
         default_factory=lambda: EngineConfig(options={"model_path": "gemma3-270m"})
     )
@@ -90,15 +94,10 @@ class EstimatorConfig(_Strict):
 def _default_rungs() -> list[RungConfig]:
     return [
         RungConfig(
-            name="smollm2-135m",
-            compressor=CompressorConfig(engine=EngineConfig(options={"model_path": "smollm2"})),
-            threshold_bits_per_token=0.2,
-        ),
-        RungConfig(
-            name="gemma3-270m",
-            compressor=CompressorConfig(engine=EngineConfig(options={"model_path": "gemma3-270m"})),
-            threshold_bits_per_token=0.2,
-        ),
+            name="segments",
+            compressor=CompressorConfig(kind="segments", budget_tokens=160),
+            threshold_bits_per_token=0.5,
+        )
     ]
 
 
@@ -108,7 +107,7 @@ class StageConfig(BaseSettings):
     Example:
         >>> config = StageConfig()
         >>> [rung.name for rung in config.rungs], config.estimator.kind
-        (['smollm2-135m', 'gemma3-270m'], 'cxmi')
+        (['segments'], 'relevant_pmi')
     """
 
     model_config = SettingsConfigDict(

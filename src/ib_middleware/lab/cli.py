@@ -37,8 +37,10 @@ from ib_middleware.lab.calibration import (
     save_records,
     summarise_rungs,
 )
+from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.demo import demo_command
 from ib_middleware.lab.estimation import estimate_compressor_mi
+from ib_middleware.lab.graded import containment_cases
 from ib_middleware.lab.judges import get_judge
 from ib_middleware.lab.report import register_report_command
 from ib_middleware.lab.sweep.command import register_sweep_command
@@ -63,7 +65,13 @@ JsonOption = Annotated[
 DataOption = Annotated[
     str,
     typer.Option(
-        "--data", "-d", help="Labelled JSON Lines file, or `financebench` for the bundled sample."
+        "--data",
+        "-d",
+        help=(
+            "Labelled JSON Lines file, or `financebench` for the bundled sample; calibrate also "
+            "takes `evidence`: the sample's pages, alone and with two distractor pages, labelled "
+            "by whether a compression keeps the evidence's figures."
+        ),
     ),
 ]
 
@@ -296,7 +304,11 @@ def calibrate(
         kind: TargetKind = "distortion" if target_distortion is not None else "fallback"
         target = float(target_distortion if target_distortion is not None else target_fallback or 0)
         label = get_judge(judge)
-        loaded = load_cases(data_path(data))
+        loaded = (
+            containment_cases(financebench_path())
+            if data == "evidence"
+            else load_cases(data_path(data))
+        )
         cases: list[LabelledCase] = loaded if keep_uncontained else judgeable(loaded, label)
         cases = cases[:limit] if limit else cases
         if not cases:

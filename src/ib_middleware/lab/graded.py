@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
 from ib_middleware.support import content_spans
 
@@ -38,6 +39,7 @@ __all__ = [
     "LOSE_KINDS",
     "GradedCase",
     "GradedCompression",
+    "containment_cases",
     "graded_compressions",
     "load_graded_cases",
 ]
@@ -343,4 +345,48 @@ def graded_compressions(cases: Sequence[GradedCase], *, seed: int = 0) -> list[G
         add("wrong_part", _wrong_part(case, len(evidence)))
         add("generic_summary", _GENERIC)
         add("query_echo", case.query)
+    return out
+
+
+def containment_cases(
+    path: str | Path, *, distractor_pages: Sequence[int] = (0, 2), seed: int = 0
+) -> list[LabelledCase]:
+    """Calibration cases labelled by evidence containment, from graded cases.
+
+    Each case whose evidence states figures gives one ``LabelledCase`` per entry of
+    ``distractor_pages``: its page alone, or joined with that many whole pages of other
+    documents (seeded, in a seeded order). The answer is the evidence's figures, so the
+    ``facts`` judge labels a compression correct exactly when it keeps every one of them.
+
+    Example:
+        >>> from ib_middleware.lab.data import financebench_path
+        >>> cases = containment_cases(financebench_path())
+        >>> len(cases) >= 100, cases[0].answer.split()[:2]
+        (True, ['1,577', '1,373'])
+    """
+    graded = load_graded_cases(path)
+    pool = list(dict.fromkeys(case.context for case in graded))
+    out = []
+    for case in graded:
+        figures = [
+            span.text
+            for segment in case.evidence
+            for span in content_spans(segment.text)
+            if span.kind == "figure"
+        ]
+        if not figures:
+            continue
+        for count in distractor_pages:
+            rng = random.Random(f"{seed}-{case.case_id}-{count}")  # noqa: S311  # seeded
+            others = [page for page in pool if page != case.context]
+            pages = [*rng.sample(others, min(count, len(others))), case.context]
+            rng.shuffle(pages)
+            out.append(
+                LabelledCase(
+                    context="\n\n".join(pages),
+                    query=case.query,
+                    answer=" ".join(figures),
+                    case_id=f"{case.case_id}+{count}",
+                )
+            )
     return out

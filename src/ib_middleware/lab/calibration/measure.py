@@ -1,8 +1,10 @@
 """The measuring run: every rung of a stage on every labelled case, labelled.
 
-The result is the table the ladder simulation reads (``CaseRecord`` rows): per rung the bits per
-token (None when the rung failed or its compression was invalid) and whether the compression
-holds the answer; plus whether the raw context itself holds it (the fallback's label).
+The result is the table the ladder simulation reads (``CaseRecord`` rows): per rung the signal
+the accept rule thresholds (``routing.signal``; None when the rung failed, or its compression was
+invalid or unsupported) and whether the compression holds the answer; plus whether the raw
+context itself holds it (the fallback's label). Each rung runs through the stage's own step,
+``CompressionStage.run_rung``: calibration and run time share one code path.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
+from ib_middleware.errors import is_control_flow
 from ib_middleware.lab.calibration.simulation import CaseRecord, RungOutcome
 from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.lab.judges import Judge
-from ib_middleware.routing import Rung, check_compression
+from ib_middleware.ladder import error_text
+from ib_middleware.routing import signal
 from ib_middleware.stage import CompressionStage
 
 __all__ = ["judgeable", "measure", "save_records"]
@@ -38,29 +42,31 @@ def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]
     return [case for case in cases if judge(case.context, case.answer)]
 
 
-def _error_text(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
 def _measure_rung(
-    stage: CompressionStage, rung: Rung, case: LabelledCase, judge: Judge, references: list[str]
+    stage: CompressionStage, index: int, case: LabelledCase, judge: Judge, references: list[str]
 ) -> RungOutcome:
+    """One rung on one case through the stage's own step (``run_rung``), labelled.
+
+    The same validity rule, ``min_output_tokens``, support check and signal as at run time,
+    so a threshold fitted here means at run time what it meant here.
+    """
     try:
-        compression = rung.compressor.compress(case.context, case.query)
-    except Exception as error:  # noqa: BLE001  # a failing rung is an outcome to record
-        return RungOutcome(None, correct=False, error=_error_text(error))
+        attempt = stage.run_rung(index, case.context, case.query, references=references)
+    except Exception as error:  # a failing rung is an outcome to record (on_failure="raise")
+        if is_control_flow(error):
+            raise
+        return RungOutcome(None, correct=False, error=error_text(error))
+    compression = attempt.compression
+    if compression is None:
+        return RungOutcome(None, correct=False, error=attempt.error or attempt.reason)
     correct = judge(compression.text, case.answer)
     tokens = stage.token_counter.count_tokens(compression.text)
-    invalid = check_compression(compression)
-    if invalid is not None:
-        return RungOutcome(None, correct=correct, output_tokens=tokens, error=invalid)
-    try:
-        estimate = stage.estimator.estimate(
-            case.context, case.query, compression.text, references=references
+    if attempt.estimate is None:
+        return RungOutcome(
+            None, correct=correct, output_tokens=tokens, error=attempt.error or attempt.reason
         )
-    except Exception as error:  # noqa: BLE001  # a failing estimate is an outcome to record
-        return RungOutcome(None, correct=correct, output_tokens=tokens, error=_error_text(error))
-    return RungOutcome(estimate.bits_per_token, correct=correct, output_tokens=tokens)
+    value, _ = signal(attempt.estimate)
+    return RungOutcome(value, correct=correct, output_tokens=tokens)
 
 
 def measure(
@@ -86,6 +92,7 @@ def measure(
         >>> from ib_middleware.compressors import ExtractiveCompressor
         >>> from ib_middleware.lab.judges import JUDGES
         >>> from ib_middleware.online import CXMIEstimator
+        >>> from ib_middleware.routing import Rung
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage(
         ...     [Rung(ExtractiveCompressor(budget_tokens=8), threshold_bits_per_token=0.0)],
@@ -106,7 +113,8 @@ def measure(
             input_tokens=stage.token_counter.count_tokens(case.context),
             fallback_correct=judge(case.context, case.answer),
             rungs=tuple(
-                _measure_rung(stage, rung, case, judge, references) for rung in stage.rungs
+                _measure_rung(stage, index, case, judge, references)
+                for index in range(len(stage.rungs))
             ),
         )
         records.append(record)
