@@ -51,6 +51,7 @@ __all__ = [
     "MI_NATS",
     "MI_N_TOKENS",
     "MI_REFERENCE_COUNT",
+    "MI_RELEVANT_FRACTION",
     "MI_SATURATED",
     "MI_UNSUPPORTED_FRACTION",
     "OPENINFERENCE_SPAN_KIND",
@@ -72,6 +73,8 @@ __all__ = [
     "SPAN_ROUTE",
     "SPAN_STAGE",
     "STAGE_ITEMS",
+    "SUPPORT_UNSUPPORTED_COUNT",
+    "SUPPORT_UNSUPPORTED_SPANS",
     "THRESHOLD_BITS_PER_TOKEN",
     "TOKEN_TYPE_INPUT",
     "TOKEN_TYPE_OUTPUT",
@@ -147,6 +150,9 @@ MI_N_TOKENS: Final = "ib_middleware.mi.n_tokens"
 MI_SATURATED: Final = "ib_middleware.mi.saturated"
 MI_REFERENCE_COUNT: Final = "ib_middleware.mi.reference_count"
 MI_UNSUPPORTED_FRACTION: Final = "ib_middleware.mi.unsupported_fraction"
+MI_RELEVANT_FRACTION: Final = "ib_middleware.mi.relevant_fraction"
+SUPPORT_UNSUPPORTED_COUNT: Final = "ib_middleware.support.unsupported_count"
+SUPPORT_UNSUPPORTED_SPANS: Final = "ib_middleware.support.unsupported_spans"
 THRESHOLD_BITS_PER_TOKEN: Final = "ib_middleware.threshold.bits_per_token"
 FLOPS: Final = "ib_middleware.flops"
 

@@ -105,7 +105,7 @@ def estimate_attributes(estimate: OnlineEstimate) -> Attributes:
         >>> estimate_attributes(estimate)["ib_middleware.mi.bits_per_token"]
         0.29
     """
-    return {
+    attributes: Attributes = {
         names.MI_ESTIMATOR: estimate.estimator,
         names.MI_NATS: float(estimate.nats),
         names.MI_BITS: float(estimate.bits),
@@ -115,6 +115,9 @@ def estimate_attributes(estimate: OnlineEstimate) -> Attributes:
         names.MI_REFERENCE_COUNT: estimate.reference_count,
         names.MI_UNSUPPORTED_FRACTION: float(estimate.unsupported_fraction),
     }
+    if estimate.relevant_fraction is not None:
+        attributes[names.MI_RELEVANT_FRACTION] = float(estimate.relevant_fraction)
+    return attributes
 
 
 def route_attributes(
@@ -198,6 +201,11 @@ def attempt_attributes(attempt: RungAttempt) -> Attributes:
         names.THRESHOLD_BITS_PER_TOKEN: float(attempt.threshold_bits_per_token),
         names.ATTEMPT_ACCEPTED: attempt.accepted,
         names.ATTEMPT_REASON: attempt.reason,
+        # Positions and kinds only: the spans' text is content, never an attribute.
+        names.SUPPORT_UNSUPPORTED_COUNT: len(attempt.unsupported),
+        names.SUPPORT_UNSUPPORTED_SPANS: [
+            f"{span.kind}@{span.start}-{span.end}" for span in attempt.unsupported
+        ],
     }
 
 
