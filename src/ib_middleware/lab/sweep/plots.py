@@ -77,6 +77,16 @@ def rate_distortion(
         marker="x",
         label="containment (no predictor)",
     )
+    saturated = [c for c in cells if c.get("bits_per_token_lower_bound") is not None]
+    if saturated:
+        axes.scatter(
+            [c["bits_per_token_lower_bound"] for c in saturated],
+            [c["distortion"] for c in saturated],
+            facecolors="none",
+            edgecolors="#888",
+            marker=">",
+            label="saturated (MI ≥ log N: a lower bound, not fitted)",
+        )
     grid = np.linspace(0.0, max(c["bits_per_token"] for c in rows) * 1.1, 100)
     for predictor, analysis in analyses.items():
         fit = analysis["rate_distortion"]

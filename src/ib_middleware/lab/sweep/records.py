@@ -60,7 +60,14 @@ def summarise_cell(
         "log_n_bits": estimate.upper_bound_bits,
         "saturated": estimate.saturated,
         "clipped": estimate.clipped,
-        "bits_per_token": estimate.bits / mean_length if mean_length > 0 else None,
+        # A saturated estimate is a lower bound (log N), not a rate: dividing it by the length
+        # would only measure 1/length. It is kept apart and never enters the rate analyses.
+        "bits_per_token": (
+            estimate.bits / mean_length if mean_length > 0 and not estimate.saturated else None
+        ),
+        "bits_per_token_lower_bound": (
+            estimate.bits / mean_length if mean_length > 0 and estimate.saturated else None
+        ),
         "perplexity": _mean(item["perplexity"] for item in items),
         "compressor_flops": _mean(item["compressor_flops"] for item in items),
         "predictor_flops": _mean(item["predictor_flops"] for item in items),

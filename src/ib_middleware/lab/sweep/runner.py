@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from ib_estimators import (
+    SATURATION_MARGIN_NATS,
     ModelSpec,
     Price,
     api_cost,
@@ -304,6 +305,8 @@ class _Grid:
     ) -> None:
         estimate = mc_mutual_information(scores, confidence=self.config.confidence, seed=seed)
         terms = estimate.per_sample / _LN2
+        # A term at log N says "at least": no rate can be read off it (see records.py).
+        ceiling = (math.log(len(records)) - SATURATION_MARGIN_NATS) / _LN2
         mean_length = float(lengths.mean())
         flat = [(i, j) for i in range(len(records)) for j in range(len(records[i]))]
         common = {
@@ -337,7 +340,11 @@ class _Grid:
                         "output_tokens": length,
                         "input_tokens": result.cases[i]["tokens"],
                         "pmi_bits": float(terms[i, j]),
-                        "bits_per_token": float(terms[i, j]) / length if length else None,
+                        "bits_per_token": (
+                            float(terms[i, j]) / length
+                            if length and terms[i, j] < ceiling
+                            else None
+                        ),
                         "contained": facts_contained(case.answer, record["text"]),
                         "full_contained": back.contained,
                         "correct": self.judge(answer.prediction, case.answer, case.query),
