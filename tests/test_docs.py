@@ -148,7 +148,7 @@ def run_python(block: Block, state: FileState, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(state.folder)
     for key, value in QUICK_ENV.items():
         monkeypatch.setenv(key, value)
-    code = compile(block.code, block.name, "exec")
+    code = compile(block.code, block.name, "exec", dont_inherit=True)  # not our __future__ flags
     exec(code, state.namespace)  # the documented code, run as a reader would run it
 
 

@@ -37,8 +37,13 @@ def write_spans(path):
         Rung(AbstractiveCompressor(large, window_tokens=5000), 0.5),
     ]
     with configure_span_file(path) as sink:
+        # The replies are stand-in text (GOOD/BAD markers); the support rule has its own tests.
         stage = CompressionStage(
-            rungs, estimator=CXMIEstimator(scorer), token_budget=50, observers=[sink.telemetry()]
+            rungs,
+            estimator=CXMIEstimator(scorer),
+            token_budget=50,
+            observers=[sink.telemetry()],
+            reject_unsupported_figures=False,
         )
         stage.run([PAGE, "short"], "q")  # accepted at rung 0, passthrough
         for _ in range(3):  # rung 1 accepts; after an error rung 1 accepts; fallback

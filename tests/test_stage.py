@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ib_middleware import EngineError
@@ -9,18 +11,23 @@ from ib_middleware.compressors import AbstractiveCompressor, ExtractiveCompresso
 from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator
 from ib_middleware.routing import Rung
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
+from ib_middleware.support import ContentSpan
 from ib_middleware.testing import FakeCompressor, FakeScorer
 
 PAGE = "Capital expenditure was $1,577 million in 2018. " + "Other filler text here. " * 60
 QUERY = "What was capital expenditure?"
+# Scripted compressions state only what PAGE holds, so the support rule (on by default) lets
+# them reach the scorer; the scorer grounds those opening with "Capex" and no others.
+SUMMARY = "Capex was $1,577 million"
+UNGROUNDED = "Other filler text here."
 
 
 def grounded_scorer() -> FakeScorer:
-    """Compressions starting with GOOD are far likelier with the document than without."""
+    """Compressions starting with Capex are far likelier with the document than without."""
 
     def score(prompt: str, z: str) -> float:
         with_document = "Document:" in prompt
-        return -1.0 if with_document and z.startswith("GOOD") else -5.0
+        return -1.0 if with_document and z.startswith("Capex") else -5.0
 
     return FakeScorer(score)
 
@@ -68,11 +75,11 @@ async def test_passthrough_under_budget(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_accepted_at_rung_zero(mode):
-    stage, generators = make_stage("GOOD capex 1577")
+    stage, generators = make_stage(SUMMARY)
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     assert result.decision == "accepted"
     assert result.rung == 0
-    assert result.text == "GOOD capex 1577"
+    assert result.text == SUMMARY
     assert len(result.attempts) == 1
     assert result.attempts[0].estimate.bits_per_token > 0.5
     assert result.output_tokens < result.input_tokens
@@ -82,7 +89,7 @@ async def test_accepted_at_rung_zero(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_escalated_then_accepted(mode):
-    stage, _ = make_stage("BAD made up answer", "GOOD capex 1577")
+    stage, _ = make_stage(UNGROUNDED, SUMMARY)
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     assert result.decision == "accepted"
     assert result.rung == 1
@@ -95,7 +102,7 @@ async def test_escalated_then_accepted(mode):
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_fallback_on_low_estimates(mode):
-    stage, _ = make_stage("BAD one", "BAD two")
+    stage, _ = make_stage(UNGROUNDED, "Filler text here.")
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     assert result.decision == "fallback"
     assert result.text == PAGE
@@ -119,12 +126,12 @@ async def test_fallback_on_engine_errors(mode):
 async def test_estimator_error_escalates(mode):
     scorer = grounded_scorer()
     scorer.enqueue(EngineError("scorer refused"))
-    stage, _ = make_stage("GOOD first", "GOOD second", scorer=scorer)
+    stage, _ = make_stage(SUMMARY, SUMMARY + " in 2018", scorer=scorer)
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     assert result.decision == "accepted"
     assert result.rung == 1
     assert result.attempts[0].error == "EngineError: scorer refused"
-    assert result.attempts[0].compression.text == "GOOD first"
+    assert result.attempts[0].compression.text == SUMMARY
     assert "estimator error" in result.attempts[0].reason
 
 
@@ -140,12 +147,12 @@ async def test_raise_mode_propagates_engine_errors(mode):
     ("reply", "why"),
     [
         ("   ", "empty compression"),
-        ("GOOD <document> echo", "malformed"),
-        ("GOOD " + "long " * 600, "not shorter"),
+        ("Capex <document> echo", "malformed"),
+        ("Capex " + "long " * 600, "not shorter"),
     ],
 )
 async def test_invalid_compressions_are_rejected(mode, reply, why):
-    stage, _ = make_stage(reply, "GOOD fine")
+    stage, _ = make_stage(reply, SUMMARY)
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     assert why in result.attempts[0].reason
     assert result.attempts[0].estimate is None
@@ -154,7 +161,7 @@ async def test_invalid_compressions_are_rejected(mode, reply, why):
 
 
 def test_degenerate_short_compressions_are_rejected():
-    stage, _ = make_stage("GOOD", "GOOD capex was 1577 million")
+    stage, _ = make_stage("1577", "Capex was 1577 million")
     stage = CompressionStage(
         stage.rungs, estimator=stage.estimator, token_budget=50, min_output_tokens=4
     )
@@ -202,13 +209,94 @@ def test_contrastive_estimator_gets_the_other_items_as_references():
 
 
 def test_result_dict_can_leave_out_all_text():
-    stage, _ = make_stage("GOOD capex 1577")
+    stage, _ = make_stage(SUMMARY)
     [result] = stage.run([PAGE], QUERY)
     data = result.to_dict(include_text=False)
     assert "text" not in data
     assert "text" not in data["attempts"][0]["compression"]
     assert data["decision"] == "accepted"
     assert isinstance(result, StageResult)
+
+
+# --- the support rule: every figure and name must be the page's, on the page's row -----------
+
+TABLE = (
+    "Cash flows (Millions)\n2018\n2017\nCapex\n1,577\n1,373\nDividends\n3,193\n2,803\n"
+    + "Other filler text here. " * 60
+)
+INVENTED = "Capex was $1,823 million"  # no such figure on PAGE
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_absent_figure_is_rejected_and_the_ladder_escalates(mode):
+    scorer = grounded_scorer()
+    stage, _ = make_stage(INVENTED, SUMMARY, scorer=scorer)
+    [result] = await run_stage(stage, [PAGE], QUERY, mode)
+    first, second = result.attempts
+    assert not first.accepted
+    assert first.reason == "rejected: unsupported content: figure at characters 10-24"
+    assert first.unsupported == (ContentSpan("figure", 10, 24, "$1,823 million"),)
+    assert first.compression.text == INVENTED
+    assert first.estimate is None
+    assert not any("1,823" in r.prompt + r.continuation for r in scorer.history), "it was scored"
+    assert second.accepted
+    assert second.unsupported == ()
+    assert (result.decision, result.rung, result.text) == ("accepted", 1, SUMMARY)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_name_neither_page_nor_query_holds_is_rejected(mode):
+    stage, _ = make_stage("Capex of Acme was $1,577 million", SUMMARY)
+    [result] = await run_stage(stage, [PAGE], QUERY, mode)
+    first, _ = result.attempts
+    assert first.reason == "rejected: unsupported content: entity at characters 9-13"
+    assert first.unsupported == (ContentSpan("entity", 9, 13, "Acme"),)
+    assert result.rung == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_figure_from_another_row_is_rejected_as_misplaced(mode):
+    # 3,193 is on the page, but in the Dividends row: a swapped row.
+    stage, _ = make_stage("Capex 3,193 1,373", "Capex 1,577 1,373")
+    [result] = await run_stage(stage, [TABLE], QUERY, mode)
+    first, second = result.attempts
+    assert first.reason == "rejected: unsupported content: misplaced figure at characters 6-11"
+    assert first.unsupported == (ContentSpan("misplaced figure", 6, 11, "3,193"),)
+    assert first.estimate is None
+    assert second.accepted
+    assert (result.decision, result.rung, result.text) == ("accepted", 1, "Capex 1,577 1,373")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_supported_compression_passes_the_rule(mode):
+    # The page's 1,577 (million) rounded as written, and a name the query (not the page) holds.
+    reply = "Capex of 3M was $1.6 billion in 2018"
+    stage, _ = make_stage(reply, thresholds=(0.5,))
+    [result] = await run_stage(stage, [PAGE], "What was 3M's capital expenditure?", mode)
+    assert (result.decision, result.rung, result.text) == ("accepted", 0, reply)
+    assert result.attempts[0].unsupported == ()
+    assert result.attempts[0].estimate is not None
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_rule_can_be_turned_off(mode):
+    stage, _ = make_stage(INVENTED, thresholds=(0.5,), reject_unsupported_figures=False)
+    assert not stage.reject_unsupported_figures
+    [result] = await run_stage(stage, [PAGE], QUERY, mode)
+    assert (result.decision, result.rung, result.text) == ("accepted", 0, INVENTED)
+    assert result.attempts[0].unsupported == ()
+    assert result.attempts[0].estimate is not None
+
+
+def test_result_dict_without_text_keeps_only_the_positions_of_unsupported_spans():
+    stage, _ = make_stage(INVENTED, SUMMARY)
+    [result] = stage.run([PAGE], QUERY)
+    with_text = result.to_dict()["attempts"][0]["unsupported"]
+    assert list(with_text) == [{"kind": "figure", "start": 10, "end": 24, "text": "$1,823 million"}]
+    data = result.to_dict(include_text=False)
+    assert list(data["attempts"][0]["unsupported"]) == [{"kind": "figure", "start": 10, "end": 24}]
+    assert not data["attempts"][1]["unsupported"]
+    assert "1,823" not in json.dumps(data)
 
 
 def test_bad_options_are_rejected():
@@ -288,7 +376,7 @@ class RecordingObserver:
 @pytest.mark.parametrize("mode", MODES)
 async def test_observers_see_every_invocation_and_cannot_break_it(mode):
     good, bad = RecordingObserver(), RecordingObserver(explode=True)
-    stage, _ = make_stage("GOOD capex 1577")
+    stage, _ = make_stage(SUMMARY)
     stage = CompressionStage(
         stage.rungs, estimator=stage.estimator, token_budget=50, observers=[bad, good]
     )

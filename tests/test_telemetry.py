@@ -42,8 +42,14 @@ def make_stage(memory, *replies, thresholds=(0.5, 0.5), scorer=None, telemetry=N
     ]
     observer = telemetry or memory.telemetry()
     estimator = CXMIEstimator(scorer or grounded_scorer())
+    # The replies are stand-in text (GOOD/BAD markers); the support rule has its own tests.
     return CompressionStage(
-        rungs, estimator=estimator, token_budget=50, observers=[observer], **options
+        rungs,
+        estimator=estimator,
+        token_budget=50,
+        observers=[observer],
+        reject_unsupported_figures=False,
+        **options,
     )
 
 

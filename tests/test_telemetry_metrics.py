@@ -47,8 +47,13 @@ def make_stage(memory, *replies, thresholds=(0.5, 0.5)):
         Rung(AbstractiveCompressor(g, window_tokens=5000), threshold_bits_per_token=t)
         for g, t in zip(generators, thresholds, strict=True)
     ]
+    # The replies are stand-in text (GOOD/BAD markers); the support rule has its own tests.
     return CompressionStage(
-        rungs, estimator=CXMIEstimator(scorer()), token_budget=50, observers=[memory.telemetry()]
+        rungs,
+        estimator=CXMIEstimator(scorer()),
+        token_budget=50,
+        observers=[memory.telemetry()],
+        reject_unsupported_figures=False,
     )
 
 

@@ -55,7 +55,7 @@ def no_proxy(monkeypatch):
 
 
 def make_stage(telemetry):
-    generator = FakeCompressor(model_id="fake-0", default="GOOD capex was $1,577 million.")
+    generator = FakeCompressor(model_id="fake-0", default="Capex was $1,577 million.")
     scorer = FakeScorer(lambda p, z: -1.0 if "Document:" in p else -5.0)
     return CompressionStage(
         [Rung(AbstractiveCompressor(generator, window_tokens=5000), 0.5)],

@@ -27,7 +27,7 @@ from ib_middleware.testing import FakeCompressor, FakeScorer
 MODES = ["sync", "async"]
 QUESTION = "What was capital expenditure in 2018?"
 FACT = "Capital expenditure was $1,577 million in 2018. "
-SUMMARY = "GOOD capex was $1,577 million in 2018"
+SUMMARY = "Capex was $1,577 million"  # states only what every context below states
 CALL = ToolCall(name="search", args={"company": "3M"}, id="call-1")
 INJECTION = (
     FACT
@@ -75,8 +75,8 @@ CASES: dict[str, Case] = {
 
 
 def scorer() -> FakeScorer:
-    """Compressions starting with GOOD are far likelier with the document than without."""
-    return FakeScorer(lambda p, z: -1.0 if "Document:" in p and z.startswith("GOOD") else -5.0)
+    """Compressions starting with Capex are far likelier with the document than without."""
+    return FakeScorer(lambda p, z: -1.0 if "Document:" in p and z.startswith("Capex") else -5.0)
 
 
 def make_stage(case: Case) -> tuple[CompressionStage, FakeCompressor]:

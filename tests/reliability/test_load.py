@@ -72,7 +72,14 @@ def scorer() -> FakeScorer:
 
 def fake_stage(**options) -> CompressionStage:
     rung = Rung(AbstractiveCompressor(EchoIdGenerator(), window_tokens=5000), 0.5)
-    return CompressionStage([rung], estimator=CXMIEstimator(scorer()), token_budget=50, **options)
+    # The replies are stand-in text (GOOD markers); the support rule has its own tests.
+    return CompressionStage(
+        [rung],
+        estimator=CXMIEstimator(scorer()),
+        token_budget=50,
+        reject_unsupported_figures=False,
+        **options,
+    )
 
 
 async def test_500_concurrent_invocations_with_fakes(leaks):

@@ -34,9 +34,9 @@ class BrokenCounter:
 
 def make_stage(scorer=None, **options) -> CompressionStage:
     scorer = scorer or FakeScorer(
-        lambda p, z: -1.0 if "Document:" in p and z.startswith("GOOD") else -5.0
+        lambda p, z: -1.0 if "Document:" in p and z.startswith("Capex") else -5.0
     )
-    generator = FakeCompressor(default="GOOD capex was $1,577 million")
+    generator = FakeCompressor(default="Capex was $1,577 million")  # every figure is in PAGE
     rung = Rung(AbstractiveCompressor(generator, window_tokens=5000), 0.5)
     return CompressionStage([rung], estimator=CXMIEstimator(scorer), token_budget=50, **options)
 
