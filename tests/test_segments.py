@@ -68,10 +68,6 @@ def test_list_items_stay_whole_with_their_continuation_lines():
     assert [s.kind for s in split_segments(dashes)] == ["sentence", "item", "item"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the sentence splitter cuts '1. Competition' after the marker '1.'",
-)
 def test_numbered_list_items_stay_whole():
     page = "Risks:\n1. Competition may increase.\n2. Costs may rise."
     assert [(s.kind, s.text) for s in split_segments(page)] == [

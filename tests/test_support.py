@@ -107,8 +107,5 @@ def test_nothing_to_check_is_supported():
     assert found("Capex was 1,577.", "") == [("figure", "1,577", 10, 15)]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="product bug: equal numbers are supported whatever scale word each states"
-)
 def test_a_different_scale_word_is_a_different_figure():
     assert found("Capex was $1,577 billion.", PAGE) == [("figure", "$1,577 billion", 10, 24)]

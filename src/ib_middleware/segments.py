@@ -99,6 +99,14 @@ def _sentences(text: str, start: int, kind: Literal["sentence", "item"]) -> list
         pieces.append((cursor, match.start()))
         cursor = match.end()
     pieces.append((cursor, len(text)))
+    # A piece that is only a list marker ("1.", "(a)") belongs to the text after it.
+    merged: list[tuple[int, int]] = []
+    for begin, end in pieces:
+        if merged and _LIST_MARK.fullmatch(text[merged[-1][0] : merged[-1][1]] + " "):
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((begin, end))
+    pieces = merged
     segments = []
     for index, (begin, end) in enumerate(pieces):
         piece = text[begin:end]

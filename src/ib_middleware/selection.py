@@ -16,7 +16,7 @@ class SegmentCompressor:
     r"""Query-aware selection of whole sentences, list items and table rows, at CPU speed.
 
     The page is split by structure (``ib_middleware.segments``): a table row keeps its table's
-    header rows (years, units), a sentence stays whole, a list item stays with its lead-in.
+    header rows (years, units), a sentence stays whole, a list item keeps its marker.
     Segments are ranked by BM25 for the query; the best is always kept, and the next ones while
     they score at least ``relative_score`` of the best, up to ``max_segments`` and
     ``budget_tokens``. The budget adapts to the page: a question one row answers gets one row.

@@ -51,6 +51,7 @@ _FIGURE = re.compile(
 _MONTH_BEFORE = re.compile(
     r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s*$", re.IGNORECASE
 )
+_WORD_ONLY = re.compile(r"[A-Za-z]{2,}")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'$\d])")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9&'\-]*")
 _SENTENCE_OPENER = re.compile(r"(?:^|[.!?:;]\s+|\n\s*|[\"(\[]\s*)$")
@@ -158,7 +159,12 @@ def _figure_supported(span_text: str, context_values: list[tuple[Decimal, Decima
     if parsed is None:
         return True
     value, decimals, scale = parsed
-    if any(value == candidate for candidate, _ in context_values):
+    # Equal numbers support each other unless both state a scale and the scales differ
+    # ("$1,577 billion" is not "$1,577 million"; a bare "1,577" may sit under any header).
+    if any(
+        value == candidate and (scale is None or other is None or scale == other)
+        for candidate, other in context_values
+    ):
         return True
     if scale is None:
         return False
@@ -237,7 +243,12 @@ def _misplaced(text: str, context: str) -> list[ContentSpan]:
         ]
         if not figures or " ".join(piece.split()) in flat:
             continue  # a verbatim quote is where the context puts it
-        scores = bm25_scores(segments, piece)
+        # Match the line by its words, not by the figures being checked: a swapped-in figure
+        # would otherwise pull its own row in.
+        label = piece
+        for span in sorted(figures, key=lambda span: -span.start):
+            label = label[: span.start] + " " + label[span.end :]
+        scores = bm25_scores(segments, label if _WORD_ONLY.search(label) else piece)
         best = max(range(len(segments)), key=lambda i: (scores[i], -i))
         # The best match, any segment matching about as well, and for prose the sentences
         # beside it (one the splitter may have cut in two); a table row stands alone.

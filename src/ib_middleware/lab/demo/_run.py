@@ -40,7 +40,7 @@ def demo_config(path: Path | None) -> StageConfig:
 
     Example:
         >>> [rung.compressor.max_tokens for rung in demo_config(None).rungs]
-        [96, 96]
+        [96]
     """
     config = StageConfig.load(path)
     if path is not None:
