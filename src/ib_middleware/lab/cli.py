@@ -323,7 +323,7 @@ def calibrate(
                 if not err_console.is_terminal:  # a log file gets a line per case, not a bar
                     bits = " ".join(fmt(o.bits_per_token) for o in record.rungs)
                     err_console.print(
-                        f"case {index + 1}/{len(cases)} {escape(record.case_id)}: bits/token {bits}"
+                        f"case {index + 1}/{len(cases)} {escape(record.case_id)}: signal {bits}"
                     )
 
             measured = measure(stage, cases, label, on_case=advance)
