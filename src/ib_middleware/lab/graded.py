@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ib_middleware.lab.data.cases import LabelledCase
+from ib_middleware.lab.judges import facts_contained
 from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
 from ib_middleware.support import content_spans
 
@@ -355,14 +356,16 @@ def containment_cases(
 
     Each case whose evidence states figures gives one ``LabelledCase`` per entry of
     ``distractor_pages``: its page alone, or joined with that many whole pages of other
-    documents (seeded, in a seeded order). The answer is the evidence's figures, so the
-    ``facts`` judge labels a compression correct exactly when it keeps every one of them.
+    documents (seeded, in a seeded order). The label is what the question needs: the gold
+    answer when the page states its figures (the ``facts`` judge finds them), else every figure
+    of the evidence's segments; so the ``facts`` judge labels a compression correct exactly
+    when it keeps them.
 
     Example:
         >>> from ib_middleware.lab.data import financebench_path
         >>> cases = containment_cases(financebench_path())
-        >>> len(cases) >= 100, cases[0].answer.split()[:2]
-        (True, ['1,577', '1,373'])
+        >>> len(cases) >= 100, cases[0].answer
+        (True, '$1577.00')
     """
     graded = load_graded_cases(path)
     pool = list(dict.fromkeys(case.context for case in graded))
@@ -376,6 +379,7 @@ def containment_cases(
         ]
         if not figures:
             continue
+        label = case.answer if facts_contained(case.answer, case.context) else " ".join(figures)
         for count in distractor_pages:
             rng = random.Random(f"{seed}-{case.case_id}-{count}")  # noqa: S311  # seeded
             others = [page for page in pool if page != case.context]
@@ -385,7 +389,7 @@ def containment_cases(
                 LabelledCase(
                     context="\n\n".join(pages),
                     query=case.query,
-                    answer=" ".join(figures),
+                    answer=label,
                     case_id=f"{case.case_id}+{count}",
                 )
             )
