@@ -181,7 +181,7 @@ def llama_server(model: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(model)]
+    args = [sys.executable, "-m", "ib_integrations.serve_llamacpp", "--model", str(model)]
     args += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--n_ctx", "2048", "--n_threads", "1"]
     with tempfile.TemporaryFile() as log:

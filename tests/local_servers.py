@@ -69,7 +69,7 @@ def llama_server(log_dir: Path, *extra: str) -> Iterator[Server]:
     pytest.importorskip("llama_cpp.server", reason="llama-cpp-python[server] is not installed")
     port = free_port()
     log = log_dir / f"server-{port}.log"
-    args = [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_gguf())]
+    args = [sys.executable, "-m", "ib_integrations.serve_llamacpp", "--model", str(smollm2_gguf())]
     args += ["--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port)]
     args += ["--n_ctx", "2048", "--n_threads", "1", *extra]
     with log.open("wb") as out:

@@ -162,7 +162,7 @@ def test_serve_on_llamacpp_server(tmp_path):
         [
             sys.executable,
             "-m",
-            "llama_cpp.server",
+            "ib_integrations.serve_llamacpp",
             "--model",
             model,
             "--host",

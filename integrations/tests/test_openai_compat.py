@@ -46,14 +46,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def reference() -> Callable[[ScoreRequest], np.ndarray]:
     """Continuation log-probs from an in-process llama.cpp run over x_ids + z_ids."""
     llama_cpp = pytest.importorskip("llama_cpp")
-    llm = llama_cpp.Llama(
-        str(smollm2_gguf()),
-        n_ctx=512,
-        n_threads=2,
-        logits_all=True,
-        verbose=False,
-        kv_overrides={"tokenizer.ggml.add_bos_token": True},
-    )
+    from ib_integrations._embedded import without_weight_repacking
+
+    # Repacked kernels stop the process with an illegal instruction on some AMX CPUs.
+    with without_weight_repacking():
+        llm = llama_cpp.Llama(
+            str(smollm2_gguf()),
+            n_ctx=512,
+            n_threads=2,
+            logits_all=True,
+            verbose=False,
+            kv_overrides={"tokenizer.ggml.add_bos_token": True},
+        )
 
     def score(request: ScoreRequest) -> np.ndarray:
         x = llm.tokenize(request.prompt.encode(), add_bos=True, special=True)

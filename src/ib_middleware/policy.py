@@ -84,7 +84,7 @@ class Policy(BaseModel):
 
         Example:
             >>> Policy.load(default_policy_path()).estimator
-            'cxmi'
+            'relevant_pmi'
         """
         return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
