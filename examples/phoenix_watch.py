@@ -11,8 +11,10 @@ it (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, default http://127.0.0.1:6006/v1/tra
 and stops it at the end (``--keep-open`` keeps it up until you press Enter). Afterwards it reads
 the spans back from Phoenix's REST API and prints what arrived.
 
-Models, all offline: the default stage (compressions capped at 96 tokens) and the embedded
-SmolLM2-135M-Instruct answering, as in ``make demo``.
+Models, all offline: a stage whose rung 0 is the embedded SmolLM2-135M-Instruct summarising
+(96 tokens at most), so that each compressor call shows as an LLM span (the default rung copies
+segments and makes no model call), then the default segments rung; the same SmolLM2 answers, as
+in ``make demo``.
 
 Runtime, measured on 2 CPU cores shared with other model jobs: 5 min 33 s with
 ``IB_EXAMPLES_QUICK=1``
@@ -43,12 +45,15 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
+from ib_middleware.build import EngineCache, build_stage
+from ib_middleware.config import CompressorConfig, EngineConfig, RungConfig, StageConfig
+from ib_middleware.engines import Generator
 from ib_middleware.lab.data import load_financebench
 from ib_middleware.lab.demo import FilingPages, build_demo_graph
 from ib_middleware.telemetry import StageTelemetry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _support import example_models, quick, timed
+from _support import quick, timed
 
 PROJECT = "ib-middleware-example"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
@@ -142,7 +147,20 @@ def main(argv: list[str] | None = None) -> int:
         LangChainInstrumentor().instrument(tracer_provider=provider)
         stack.callback(LangChainInstrumentor().uninstrument)
 
-        stage, smollm2 = example_models()
+        smollm2_engine = EngineConfig(options={"model_path": "smollm2"})
+        rung = RungConfig(
+            name="smollm2-135m",
+            compressor=CompressorConfig(engine=smollm2_engine, max_tokens=96),
+            threshold_bits_per_token=0.5,
+        )
+        engines = EngineCache()
+        # The summary often states a figure the page lacks and is rejected unscored; the
+        # segments rung after it is then scored, so the trace shows both kinds of span.
+        segments = RungConfig(name="segments", compressor=CompressorConfig(kind="segments"))
+        config = StageConfig(rungs=[rung, segments], policy=None)
+        stage = build_stage(config, engines=engines)
+        smollm2 = engines.get(smollm2_engine)
+        assert isinstance(smollm2, Generator)
         StageTelemetry(tracer_provider=provider).instrument(stage)
         pages = FilingPages(load_financebench(), stage.token_counter, pages=args.pages)
         graph = build_demo_graph(stage, smollm2, pages)
