@@ -168,7 +168,6 @@ class RungStep:
         query: str,
         *,
         references: Sequence[str] = (),
-        input_tokens: int | None = None,
     ) -> RungAttempt:
         """The ladder's step: rung ``index`` compresses ``context``, and the accept rule judges it.
 
@@ -184,9 +183,7 @@ class RungStep:
             context: The raw context, as engines take it.
             query: The query.
             references: The request's other contexts (for contrastive PMI).
-            input_tokens: The context's token count when the caller has it (saves a count).
         """
-        del input_tokens  # compressors count their own input; kept for callers that have it
         rung = self.rungs[index]
         started = time.perf_counter()
         compression: Compression | None = None
@@ -211,10 +208,8 @@ class RungStep:
         query: str,
         *,
         references: Sequence[str] = (),
-        input_tokens: int | None = None,
     ) -> RungAttempt:
         """Async twin of ``run_rung``."""
-        del input_tokens
         rung = self.rungs[index]
         started = time.perf_counter()
         compression: Compression | None = None

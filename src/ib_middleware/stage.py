@@ -228,7 +228,7 @@ class CompressionStage(RungStep):
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
-            attempt = self.run_rung(index, text, query, references=references, input_tokens=tokens)
+            attempt = self.run_rung(index, text, query, references=references)
             attempts.append(attempt)
             if attempt.accepted:
                 break
@@ -252,9 +252,7 @@ class CompressionStage(RungStep):
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
-            attempt = await self.arun_rung(
-                index, text, query, references=references, input_tokens=tokens
-            )
+            attempt = await self.arun_rung(index, text, query, references=references)
             attempts.append(attempt)
             if attempt.accepted:
                 break
