@@ -67,12 +67,16 @@ async def test_estimate_scores_the_relevant_part_with_and_without_the_compressio
     scorer = evidence_scorer()
     estimator = RelevantInformationEstimator(scorer, relevant_segments=1)
     result = await estimate(estimator, GOOD, mode)
-    with_z, without_z = scorer.history
+    with_z, query_with_z, without_z, query_alone = scorer.history
     template = DEFAULT_RELEVANT_TEMPLATE
     assert with_z == ScoreRequest(
         template.with_compression.format(compression=GOOD, query=QUERY), ACTUAL
     )
+    assert query_with_z == ScoreRequest(
+        template.query_with_compression.format(compression=GOOD), QUERY
+    )
     assert without_z == ScoreRequest(template.without_compression.format(query=QUERY), ACTUAL)
+    assert query_alone == ScoreRequest(template.query_without_compression, QUERY)
     assert result.estimator == "relevant_pmi"
     assert result.nats == pytest.approx(4.0)
     assert result.bits == pytest.approx(4.0 / math.log(2))
@@ -98,13 +102,14 @@ async def test_the_null_score_is_cached_per_relevant_part_and_query(mode):
     scorer = evidence_scorer()
     estimator = RelevantInformationEstimator(scorer)
     first = await estimate(estimator, GOOD, mode)
-    assert len(scorer.history) == 2
+    assert len(scorer.history) == 4
     second = await estimate(estimator, "The logo is red.", mode)
-    assert len(scorer.history) == 3, "the second estimate on the page sent 2 requests, not 1"
-    assert "Notes:" in scorer.history[2].prompt
+    assert len(scorer.history) == 6, "the second estimate on the page sent the null scores again"
+    assert "Notes:" in scorer.history[4].prompt
+    assert "Passage:" in scorer.history[5].prompt
     assert second.upper_bound_nats == first.upper_bound_nats
     await estimate(estimator, GOOD, mode, query="What was capex guidance for 2019?")
-    assert len(scorer.history) == 5, "another query has another relevant part and null score"
+    assert len(scorer.history) == 10, "another query has another relevant part and null scores"
 
 
 def test_no_cache_scores_the_null_every_time():
@@ -112,7 +117,7 @@ def test_no_cache_scores_the_null_every_time():
     estimator = RelevantInformationEstimator(scorer, cache_size=0)
     estimator.estimate(PAGE, QUERY, GOOD)
     estimator.estimate(PAGE, QUERY, GOOD)
-    assert len(scorer.history) == 4
+    assert len(scorer.history) == 8
 
 
 class CountingScorer(FakeScorer):
@@ -133,18 +138,19 @@ class CountingScorer(FakeScorer):
 @pytest.mark.parametrize("drop", [1, -1], ids=["too few", "too many"])
 async def test_wrong_number_of_scores_is_an_engine_error(mode, drop):
     estimator = RelevantInformationEstimator(CountingScorer(drop))
-    with pytest.raises(EngineError, match="scores for 2 requests"):
+    with pytest.raises(EngineError, match="scores for 4 requests"):
         await estimate(estimator, GOOD, mode)
 
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_unusable_scores_are_engine_errors(mode):
     scorer = evidence_scorer()
-    scorer.enqueue([-1.0], [-2.0, -2.0])
+    # The batch: s after z, the query after z, then s and the query alone.
+    scorer.enqueue([-1.0], [-1.0], [-2.0, -2.0], [-1.0])
     estimator = RelevantInformationEstimator(scorer)
-    with pytest.raises(EngineError, match="tokenised the same relevant part differently"):
+    with pytest.raises(EngineError, match="tokenised the same text differently"):
         await estimate(estimator, GOOD, mode)
-    scorer.enqueue([float("nan")], [-2.0])
+    scorer.enqueue([float("nan")], [-1.0], [-2.0], [-1.0])
     with pytest.raises(EngineError, match="unusable log-probabilities"):
         await estimate(estimator, GOOD, mode)
 
@@ -181,3 +187,18 @@ async def test_the_stage_thresholds_the_fraction(mode):
     assert result.decision == "accepted", result.reason
     assert "1,577" in result.text
     assert "of the relevant part explained" in result.reason
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_query_fraction_is_the_share_of_the_query_the_compression_explains(mode):
+    # The query costs 1 nat after a passage naming capital expenditure, 4 nats otherwise.
+    def scorer_function(prompt: str, continuation: str) -> float:
+        if continuation == QUERY:
+            return -1.0 if "Capital expenditure" in prompt else -4.0
+        return -2.0
+
+    estimator = RelevantInformationEstimator(FakeScorer(scorer_function))
+    on_topic = await estimate(estimator, ACTUAL, mode)
+    off_topic = await estimate(estimator, "The logo is red.", mode)
+    assert on_topic.query_fraction == pytest.approx(0.75)
+    assert off_topic.query_fraction == pytest.approx(0.0)

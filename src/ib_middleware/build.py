@@ -90,10 +90,10 @@ def build_compressor(
     )
 
 
-def _policy_thresholds(config: StageConfig) -> dict[str, float]:
-    """The policy's thresholds by rung name, when they were calibrated for this estimator."""
+def _policy(config: StageConfig) -> Policy | None:
+    """The configured policy, when it was calibrated for this estimator."""
     if config.policy is None:
-        return {}
+        return None
     policy = Policy.load(config.policy)
     if policy.estimator != config.estimator.kind:
         # Thresholds on one signal mean nothing for another: keep the config's own.
@@ -103,8 +103,17 @@ def _policy_thresholds(config: StageConfig) -> dict[str, float]:
             policy.estimator,
             config.estimator.kind,
         )
-        return {}
-    return policy.thresholds()
+        return None
+    return policy
+
+
+def _prune_below(config: StageConfig, policy: Policy | None) -> float | None:
+    """The relevance gate's threshold: the config's, else the policy's; None when off."""
+    if not config.relevance_gate:
+        return None
+    if config.prune_below is not None:
+        return config.prune_below
+    return policy.prune_below if policy is not None else None
 
 
 def build_stage(
@@ -132,7 +141,8 @@ def build_stage(
     else:
         estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)
     counter = scorer if isinstance(scorer, TokenCounter) else None
-    thresholds = _policy_thresholds(config)
+    policy = _policy(config)
+    thresholds = policy.thresholds() if policy is not None else {}
     rungs = [
         Rung(
             compressor=build_compressor(rung.compressor, engines, counter),
@@ -149,4 +159,5 @@ def build_stage(
         on_failure=config.on_failure,
         min_output_tokens=config.min_output_tokens,
         reject_unsupported_figures=config.reject_unsupported_figures,
+        prune_below=_prune_below(config, policy),
     )

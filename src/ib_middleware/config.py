@@ -125,6 +125,16 @@ class StageConfig(BaseSettings):
         default=True,
         description="reject a compression holding a figure or a name its context lacks",
     )
+    relevance_gate: bool = Field(
+        default=True,
+        description="prune items with nothing relevant to the query when a gate is set",
+    )
+    prune_below: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="the gate's threshold (share of the query explained); the policy's if unset",
+    )
     policy: Path | None = Field(
         default_factory=default_policy_path,
         description="calibrated policy file; its thresholds replace the rungs' by name",

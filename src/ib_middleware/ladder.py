@@ -43,6 +43,8 @@ class RungStep:
         min_output_tokens: Shorter compressions are degenerate.
         reject_unsupported_figures: Reject compressions holding figures or names the context
             does not support (``routing.check_support``).
+        prune_below: The relevance gate: a compression explaining less of the query prunes
+            the context (``routing.route_action``); None turns the gate off.
     """
 
     rungs: tuple[Rung, ...]
@@ -50,6 +52,7 @@ class RungStep:
     on_failure: OnFailure
     min_output_tokens: int
     reject_unsupported_figures: bool
+    prune_below: float | None = None
 
     @staticmethod
     def _record(
@@ -64,6 +67,7 @@ class RungStep:
         error: BaseException | None = None,
         estimate_s: float = 0.0,
         unsupported: tuple[ContentSpan, ...] = (),
+        pruned: bool = False,
     ) -> RungAttempt:
         wall_s, started_unix_ns = since(started)
         return RungAttempt(
@@ -79,6 +83,7 @@ class RungStep:
             estimate_s=estimate_s,
             started_unix_ns=started_unix_ns,
             unsupported=unsupported,
+            pruned=pruned,
         )
 
     def _judged(
@@ -89,12 +94,13 @@ class RungStep:
         compression: Compression,
         estimate: OnlineEstimate,
     ) -> RungAttempt:
-        verdict = judge(estimate, rung.threshold_bits_per_token)
+        verdict = judge(estimate, rung.threshold_bits_per_token, prune_below=self.prune_below)
         return self._record(
             index,
             rung,
             started,
             accepted=verdict.accepted,
+            pruned=verdict.pruned,
             reason=verdict.reason,
             compression=compression,
             estimate=estimate,
@@ -172,11 +178,11 @@ class RungStep:
         """The ladder's step: rung ``index`` compresses ``context``, and the accept rule judges it.
 
         Compress, validate (``routing.check_compression``), check every figure and name against
-        the context (``routing.check_support``), estimate, then compare the signal with the
-        rung's threshold (``routing.judge``). The stage's ladders, sync and async, and
-        calibration all call this, so a verdict means the same everywhere. An engine or
-        estimator error gives a rejected attempt that records it (``on_failure="raise"``
-        raises it instead); control-flow signals always propagate.
+        the context (``routing.check_support``), estimate, then let the accept rule
+        (``routing.judge``) accept, prune (relevance gate) or escalate. The stage's ladders,
+        sync and async, and calibration all call this, so a verdict means the same everywhere.
+        An engine or estimator error gives a rejected attempt that records it
+        (``on_failure="raise"`` raises it instead); control-flow signals always propagate.
 
         Args:
             index: Which rung.

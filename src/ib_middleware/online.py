@@ -56,6 +56,9 @@ class OnlineEstimate:
         relevant_fraction: Relevant-information PMI only: the share of the relevant part's
             surprisal that z explains (1.0 = z makes it certain), else None.
         relevant_tokens: Relevant-information PMI only: length of the relevant part s.
+        query_fraction: Relevant-information PMI only: the share of the query's surprisal that
+            z explains, log p(q | z) - log p(q) over -log p(q); what the relevance gate
+            thresholds (a page about something else explains little of the query).
     """
 
     estimator: EstimatorName
@@ -72,6 +75,7 @@ class OnlineEstimate:
     unsupported_text: tuple[str, ...] = ()
     relevant_fraction: float | None = None
     relevant_tokens: int = 0
+    query_fraction: float | None = None
 
 
 @runtime_checkable

@@ -25,15 +25,19 @@ __all__ = ["DEFAULT_RELEVANT_TEMPLATE", "RelevantInformationEstimator", "Relevan
 
 @dataclass(frozen=True)
 class RelevantTemplate:
-    """Prompts that score the relevant part s after a compression z, and after the query alone.
+    """Prompts that score the relevant part s, and the query, with and without a compression z.
 
     Attributes:
-        with_compression: Format string with ``{compression}`` and ``{query}``.
-        without_compression: Format string with ``{query}`` only.
+        with_compression: Format string with ``{compression}`` and ``{query}`` before s.
+        without_compression: Format string with ``{query}`` only before s.
+        query_with_compression: Format string with ``{compression}`` before the query.
+        query_without_compression: The prompt before the query alone.
     """
 
     with_compression: str
     without_compression: str
+    query_with_compression: str = "Passage:\n{compression}\n\nA question this passage answers:\n"
+    query_without_compression: str = "A question this passage answers:\n"
 
 
 DEFAULT_RELEVANT_TEMPLATE = RelevantTemplate(
@@ -53,9 +57,11 @@ class RelevantInformationEstimator:
     s is the ``relevant_segments`` sentences or table rows of the context that BM25 ranks
     highest for the query (``ib_middleware.segments``), in source order. A compression that
     kept them, figures intact, makes s far more likely; one that kept another part of the
-    page, altered a figure or echoed the query does not. p(s | q) does not depend on z and is
-    cached per (s, q), so each compression costs one scoring pass of |z| + |q| + |s| tokens,
-    never the whole context.
+    page, altered a figure or echoed the query does not. The same batch scores the query after
+    z (``query_fraction``: how much of the query z explains, which the relevance gate reads: a
+    page about another company or another matter explains little of it). p(s | q) and p(q) do
+    not depend on z and are cached per (s, q), so each compression costs one batch of
+    |z| + |q| + |s| and |z| + |q| tokens, never the whole context.
 
     Example:
         >>> from ib_middleware.testing import FakeScorer
@@ -93,7 +99,9 @@ class RelevantInformationEstimator:
         self._segments = relevant_segments
         self._template = template
         self._cache_size = cache_size
-        self._null: OrderedDict[tuple[str, str], ContinuationScore] = OrderedDict()
+        self._null: OrderedDict[tuple[str, str], tuple[ContinuationScore, ContinuationScore]] = (
+            OrderedDict()
+        )
 
     @property
     def name(self) -> EstimatorName:
@@ -120,18 +128,21 @@ class RelevantInformationEstimator:
 
     def _requests(
         self, relevant: str, query: str, compression: str
-    ) -> tuple[list[ScoreRequest], ContinuationScore | None]:
+    ) -> tuple[list[ScoreRequest], tuple[ContinuationScore, ContinuationScore] | None]:
+        """The scoring batch: s and the query after z, then their null scores when not cached."""
+        template = self._template
         cached = self._null.get((relevant, query))
         requests = [
             ScoreRequest(
-                self._template.with_compression.format(compression=compression, query=query),
-                relevant,
-            )
+                template.with_compression.format(compression=compression, query=query), relevant
+            ),
+            ScoreRequest(template.query_with_compression.format(compression=compression), query),
         ]
         if cached is None:
-            requests.append(
-                ScoreRequest(self._template.without_compression.format(query=query), relevant)
-            )
+            requests += [
+                ScoreRequest(template.without_compression.format(query=query), relevant),
+                ScoreRequest(template.query_without_compression, query),
+            ]
         return requests, cached
 
     def _build(
@@ -140,19 +151,20 @@ class RelevantInformationEstimator:
         query: str,
         compression: str,
         results: list[ContinuationScore],
-        cached: ContinuationScore | None,
+        cached: tuple[ContinuationScore, ContinuationScore] | None,
     ) -> OnlineEstimate:
-        with_z, *rest = checked(results, 1 if cached is not None else 2)
-        null = cached if cached is not None else rest[0]
-        if with_z.n_tokens != null.n_tokens:
-            msg = "scorer tokenised the same relevant part differently in two requests"
+        with_z, query_with_z, *rest = checked(results, 2 if cached is not None else 4)
+        null, query_null = cached if cached is not None else (rest[0], rest[1])
+        if with_z.n_tokens != null.n_tokens or query_with_z.n_tokens != query_null.n_tokens:
+            msg = "scorer tokenised the same text differently in two requests"
             raise EngineError(msg)
         try:
             value = relevant_pmi(with_z.token_logprobs, null.token_logprobs)
+            about_query = relevant_pmi(query_with_z.token_logprobs, query_null.token_logprobs)
         except ValueError as exc:
             raise EngineError(f"unusable log-probabilities from the scorer: {exc}") from exc
         if self._cache_size:
-            self._null[(relevant, query)] = null
+            self._null[(relevant, query)] = (null, query_null)
             self._null.move_to_end((relevant, query))
             while len(self._null) > self._cache_size:
                 self._null.popitem(last=False)
@@ -172,6 +184,7 @@ class RelevantInformationEstimator:
             scorer_model=self._scorer.model_id,
             relevant_fraction=value.fraction,
             relevant_tokens=value.n_tokens,
+            query_fraction=about_query.fraction,
         )
 
     def estimate(

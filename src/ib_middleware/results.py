@@ -44,6 +44,7 @@ class RungAttempt:
         started_unix_ns: When the rung started (for spans), nanoseconds since the epoch.
         unsupported: Figures and names of the compression its context does not hold (by
             character position in the compression).
+        pruned: The relevance gate found nothing the query needs: the item is pruned.
     """
 
     rung: int
@@ -58,6 +59,7 @@ class RungAttempt:
     estimate_s: float = 0.0
     started_unix_ns: int = 0
     unsupported: tuple[ContentSpan, ...] = ()
+    pruned: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,8 @@ class StageResult:
     """The stage's answer for one context item.
 
     Attributes:
-        text: What the orchestrator should see: the accepted compression or the original.
+        text: What the orchestrator should see: the accepted compression, the pruned note, or
+            the original.
         decision: ``passthrough`` (under budget), ``accepted``, ``pruned`` (nothing relevant
             to the query: a one-line note stands in for the item) or ``fallback`` (original).
         rung: The rung whose compression was accepted, else None.

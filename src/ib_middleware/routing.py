@@ -10,6 +10,10 @@ context:
 3. else escalate to rung k + 1 (an engine error escalates too, and is recorded);
 4. after the last rung, forward the context unchanged (full-context fallback).
 
+With a relevance gate (``prune_below``), a valid, supported compression that explains less of
+the query than the gate asks is ``pruned``: a one-line note stands in for a context that holds
+nothing the query needs. ``route_action`` is the rule; ``judge`` words it; calibration replays it.
+
 The signal (``signal``) is the share of the query-relevant part of the context that z explains
 for relevant-information PMI, and bits per token of z for CXMI and contrastive PMI.
 """
@@ -26,16 +30,19 @@ from ib_middleware.support import ContentSpan, unsupported_content
 
 __all__ = [
     "MIN_OUTPUT_TOKENS",
+    "Action",
     "Decision",
     "Rung",
     "Verdict",
     "check_compression",
     "check_support",
     "judge",
+    "route_action",
     "signal",
 ]
 
 Decision = Literal["passthrough", "accepted", "pruned", "fallback"]
+Action = Literal["accept", "prune", "escalate"]
 
 _ECHO_MARKERS = ("<document>", "</document>")
 
@@ -68,10 +75,11 @@ class Rung:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Whether a rung's compression is accepted, and why."""
+    """Whether a rung's compression is accepted (or the context pruned), and why."""
 
     accepted: bool
     reason: str
+    pruned: bool = False
 
 
 def check_compression(compression: Compression, *, min_output_tokens: int = 1) -> str | None:
@@ -143,8 +151,29 @@ def signal(estimate: OnlineEstimate) -> tuple[float, str]:
     return estimate.bits_per_token, "bits/token"
 
 
-def judge(estimate: OnlineEstimate, threshold: float) -> Verdict:
-    """Accept or reject a valid, supported compression by its signal.
+def route_action(
+    value: float, query_fraction: float | None, threshold: float, prune_below: float | None
+) -> Action:
+    """What the ladder does with a valid, supported compression: accept, prune or escalate.
+
+    Prune when a gate is set and the compression explains less than ``prune_below`` of the
+    query; else accept when the signal clears the rung's threshold; else escalate.
+
+    Example:
+        >>> route_action(0.9, 0.05, 0.5, 0.1), route_action(0.9, 0.3, 0.5, 0.1)
+        ('prune', 'accept')
+        >>> route_action(0.2, 0.3, 0.5, None)
+        'escalate'
+    """
+    if prune_below is not None and query_fraction is not None and query_fraction < prune_below:
+        return "prune"
+    return "accept" if value >= threshold else "escalate"
+
+
+def judge(
+    estimate: OnlineEstimate, threshold: float, *, prune_below: float | None = None
+) -> Verdict:
+    """Accept, prune or reject a valid, supported compression by its signal (``route_action``).
 
     Example:
         >>> from ib_middleware.online import OnlineEstimate
@@ -153,7 +182,14 @@ def judge(estimate: OnlineEstimate, threshold: float) -> Verdict:
         'low bit efficiency: 0.290 < 0.500 bits/token'
     """
     value, unit = signal(estimate)
-    if value >= threshold:
+    action = route_action(value, estimate.query_fraction, threshold, prune_below)
+    if action == "prune":
+        reason = (
+            f"nothing relevant to the query: it explains {estimate.query_fraction:.3f} "
+            f"< {prune_below:.3f} of the query"
+        )
+        return Verdict(accepted=False, reason=reason, pruned=True)
+    if action == "accept":
         reason = f"accepted: {value:.3f} >= {threshold:.3f} {unit}"
         return Verdict(accepted=True, reason=reason)
     what = "low bit efficiency" if unit == "bits/token" else "too little relevant information"

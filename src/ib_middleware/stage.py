@@ -33,7 +33,7 @@ from ib_middleware.online import OnlineEstimator
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
 from ib_middleware.routing import Rung
 
-__all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult"]
+__all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult", "pruned_note"]
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -41,6 +41,17 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 def _engine_text(text: str) -> str:
     """``text`` as engines can take it: lone surrogates (UTF-8 cannot encode them) become U+FFFD."""
     return _SURROGATES.sub("\ufffd", text)
+
+
+def pruned_note(source: str, tokens: int) -> str:
+    """The one line that stands in for a pruned item.
+
+    Example:
+        >>> pruned_note("tool:search", 726)
+        '[search result: nothing relevant to the question; 726 tokens omitted]'
+    """
+    label = f"{source.removeprefix('tool:')} result" if source.startswith("tool:") else source
+    return f"[{label}: nothing relevant to the question; {tokens} tokens omitted]"
 
 
 def _timing(started: float) -> dict[str, Any]:
@@ -77,6 +88,7 @@ class CompressionStage(RungStep):
         observers: Sequence[StageObserver] = (),
         min_output_tokens: int = 1,
         reject_unsupported_figures: bool = True,
+        prune_below: float | None = None,
     ) -> None:
         """Configure the stage.
 
@@ -92,6 +104,10 @@ class CompressionStage(RungStep):
             min_output_tokens: Shorter compressions are rejected as degenerate.
             reject_unsupported_figures: Reject a compression holding a figure or a name its
                 context (or, for names, the query) does not hold, before it is scored.
+            prune_below: The relevance gate: when a valid, supported compression explains
+                less than this share of the query (``OnlineEstimate.query_fraction``), the
+                item is ``pruned``: a one-line note (``pruned_note``) is forwarded instead.
+                None (the default) turns the gate off.
         """
         if on_failure not in ("passthrough", "raise"):
             msg = f"on_failure must be 'passthrough' or 'raise', got {on_failure!r}"
@@ -112,6 +128,7 @@ class CompressionStage(RungStep):
         self.observers = tuple(observers)
         self.min_output_tokens = min_output_tokens
         self.reject_unsupported_figures = reject_unsupported_figures
+        self.prune_below = prune_below
 
     @staticmethod
     def _items(items: Sequence[ContextItem | str | bytes]) -> list[ContextItem]:
@@ -180,6 +197,20 @@ class CompressionStage(RungStep):
     def _finish(
         self, item: ContextItem, tokens: int, attempts: list[RungAttempt], started: float
     ) -> StageResult:
+        pruned = next((attempt for attempt in attempts if attempt.pruned), None)
+        if pruned is not None:
+            note = pruned_note(item.source, tokens)
+            return StageResult(
+                text=note,
+                decision="pruned",
+                rung=None,
+                reason=f"pruned at rung {pruned.rung} ({pruned.name}): {pruned.reason}",
+                source=item.source,
+                input_tokens=tokens,
+                output_tokens=self.token_counter.count_tokens(note),
+                attempts=tuple(attempts),
+                **_timing(started),
+            )
         accepted = next((attempt for attempt in attempts if attempt.accepted), None)
         if accepted is not None and accepted.compression is not None:
             return StageResult(
@@ -230,7 +261,7 @@ class CompressionStage(RungStep):
         for index in range(len(self.rungs)):
             attempt = self.run_rung(index, text, query, references=references)
             attempts.append(attempt)
-            if attempt.accepted:
+            if attempt.accepted or attempt.pruned:
                 break
         return self._finish(item, tokens, attempts, started)
 
@@ -254,7 +285,7 @@ class CompressionStage(RungStep):
         for index in range(len(self.rungs)):
             attempt = await self.arun_rung(index, text, query, references=references)
             attempts.append(attempt)
-            if attempt.accepted:
+            if attempt.accepted or attempt.pruned:
                 break
         return self._finish(item, tokens, attempts, started)
 

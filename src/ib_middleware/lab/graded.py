@@ -349,26 +349,44 @@ def graded_compressions(cases: Sequence[GradedCase], *, seed: int = 0) -> list[G
     return out
 
 
-def containment_cases(
-    path: str | Path, *, distractor_pages: Sequence[int] = (0, 2), seed: int = 0
-) -> list[LabelledCase]:
-    """Calibration cases labelled by evidence containment, from graded cases.
+def _window(case: GradedCase, rng: random.Random, share: float = 0.55) -> str:
+    """About ``share`` of the page's lines around its evidence, at a seeded offset."""
+    lines = case.context.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    first = min(s.start for s in case.evidence)
+    last = max(s.end for s in case.evidence)
+    low = max(i for i in range(len(lines)) if starts[i] <= first)
+    high = min(i for i in range(1, len(starts)) if starts[i] >= last)
+    size = max(high - low, round(share * len(lines)))
+    begin = rng.randint(max(0, high - size), min(low, len(lines) - size))
+    return "".join(lines[begin : begin + size]).strip()
 
-    Each case whose evidence states figures gives one ``LabelledCase`` per entry of
-    ``distractor_pages``: its page alone, or joined with that many whole pages of other
-    documents (seeded, in a seeded order). The label is what the question needs: the gold
-    answer when the page states its figures (the ``facts`` judge finds them), else every figure
-    of the evidence's segments; so the ``facts`` judge labels a compression correct exactly
-    when it keeps them.
+
+def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
+    """Calibration cases labelled by evidence containment, built reproducibly from graded cases.
+
+    Each case whose evidence states figures gives three ``LabelledCase``, one ``group``:
+
+    - ``page``: its evidence page whole;
+    - ``window``: about half of that page's lines around the evidence, at a seeded offset (the
+      same evidence in a differently cut context);
+    - ``distractor``: a seeded page of another company's filing under the same question,
+      ``needs_evidence=False`` (nothing on it answers the question: forwarding nothing of it
+      loses nothing).
+
+    The label is what the question needs: the gold answer when the page states its figures
+    (the ``facts`` judge finds them), else every figure of the evidence's segments; so the
+    ``facts`` judge labels a compression correct exactly when it keeps them.
 
     Example:
         >>> from ib_middleware.lab.data import financebench_path
         >>> cases = containment_cases(financebench_path())
-        >>> len(cases) >= 100, cases[0].answer
-        (True, '$1577.00')
+        >>> len(cases) >= 100, cases[0].answer, [c.case_id.split("/")[1] for c in cases[:3]]
+        (True, '$1577.00', ['page', 'window', 'distractor'])
     """
     graded = load_graded_cases(path)
-    pool = list(dict.fromkeys(case.context for case in graded))
     out = []
     for case in graded:
         figures = [
@@ -380,17 +398,23 @@ def containment_cases(
         if not figures:
             continue
         label = case.answer if facts_contained(case.answer, case.context) else " ".join(figures)
-        for count in distractor_pages:
-            rng = random.Random(f"{seed}-{case.case_id}-{count}")  # noqa: S311  # seeded
-            others = [page for page in pool if page != case.context]
-            pages = [*rng.sample(others, min(count, len(others))), case.context]
-            rng.shuffle(pages)
-            out.append(
-                LabelledCase(
-                    context="\n\n".join(pages),
-                    query=case.query,
-                    answer=label,
-                    case_id=f"{case.case_id}+{count}",
-                )
+        rng = random.Random(f"{seed}-{case.case_id}")  # noqa: S311  # a seeded draw, not a secret
+        company = _company(case.group)
+        others = sorted(
+            {c.context for c in graded if c.group != case.group and _company(c.group) != company}
+        )
+        variants = [("page", case.context, True), ("window", _window(case, rng), True)]
+        if others:
+            variants.append(("distractor", others[rng.randrange(len(others))], False))
+        out += [
+            LabelledCase(
+                context=context,
+                query=case.query,
+                answer=label if needs else "",
+                case_id=f"{case.case_id}/{kind}",
+                needs_evidence=needs,
+                group=case.case_id,
             )
+            for kind, context, needs in variants
+        ]
     return out

@@ -155,7 +155,9 @@ def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
     """What a processed message or document carries under ``MARKER_KEY``: its decision.
 
     The decision, rung, token counts, bits per token and the reason (with any quote of
-    ``quoting``, the item's raw text, cut out); the full record is in the decisions.
+    ``quoting``, the item's raw text, cut out); the full record is in the decisions. A
+    ``pruned`` item keeps its raw text here under ``original``: the note that stands in for it
+    loses nothing for good.
 
     Example:
         >>> result = StageResult("t", "passthrough", None, "within budget", "tool:search", 3, 3)
@@ -163,7 +165,7 @@ def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
         ('passthrough', 'within budget')
     """
     originals = (quoting, result.text) if result.decision == "fallback" else (quoting,)
-    return {
+    record = {
         "decision": result.decision,
         "rung": result.rung,
         "input_tokens": result.input_tokens,
@@ -171,3 +173,6 @@ def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
         "bits_per_token": result.bits_per_token,
         "reason": redact_quotes(result.reason, *originals),
     }
+    if result.decision == "pruned":
+        record["original"] = quoting
+    return record

@@ -45,7 +45,7 @@ def _replaced(message: BaseMessage, result: StageResult, text: str) -> BaseMessa
     # replaces the message in place, and the tool call it answers still finds it.
     metadata = {**message.response_metadata, MARKER_KEY: marker(result, quoting=text)}
     update: dict[str, Any] = {"response_metadata": metadata}
-    if result.decision == "accepted":
+    if result.decision in ("accepted", "pruned"):
         update["content"] = result.text
     return message.model_copy(update=update)
 

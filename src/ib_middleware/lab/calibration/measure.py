@@ -20,7 +20,7 @@ from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.lab.judges import Judge
 from ib_middleware.ladder import error_text
 from ib_middleware.routing import signal
-from ib_middleware.stage import CompressionStage
+from ib_middleware.stage import CompressionStage, pruned_note
 
 __all__ = ["judgeable", "measure", "save_records"]
 
@@ -28,10 +28,11 @@ _REFERENCES = 3
 
 
 def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]:
-    """The cases whose raw context the judge finds the answer in.
+    """The cases whose raw context the judge finds the answer in, and those needing none.
 
     Only these can tell a good compression from a bad one: on the others every route, the
-    fallback included, is labelled wrong whatever the thresholds.
+    fallback included, is labelled wrong whatever the thresholds. A case that needs no
+    evidence (``needs_evidence=False``, a distractor page) is always kept.
 
     Example:
         >>> from ib_middleware.lab.judges import JUDGES
@@ -39,7 +40,7 @@ def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]
         >>> [case.context for case in judgeable(cases, JUDGES["facts"])]
         ['Capex was 1,577.']
     """
-    return [case for case in cases if judge(case.context, case.answer)]
+    return [case for case in cases if not case.needs_evidence or judge(case.context, case.answer)]
 
 
 def _measure_rung(
@@ -59,14 +60,16 @@ def _measure_rung(
     compression = attempt.compression
     if compression is None:
         return RungOutcome(None, correct=False, error=attempt.error or attempt.reason)
-    correct = judge(compression.text, case.answer)
+    correct = judge(compression.text, case.answer) if case.needs_evidence else True
     tokens = stage.token_counter.count_tokens(compression.text)
     if attempt.estimate is None:
         return RungOutcome(
             None, correct=correct, output_tokens=tokens, error=attempt.error or attempt.reason
         )
     value, _ = signal(attempt.estimate)
-    return RungOutcome(value, correct=correct, output_tokens=tokens)
+    return RungOutcome(
+        value, correct=correct, output_tokens=tokens, query_fraction=attempt.estimate.query_fraction
+    )
 
 
 def measure(
@@ -108,14 +111,18 @@ def measure(
     for index, case in enumerate(cases):
         others = [contexts[(index + step) % len(contexts)] for step in range(1, _REFERENCES + 1)]
         references = list(dict.fromkeys(c for c in others if c != case.context))
+        tokens = stage.token_counter.count_tokens(case.context)
         record = CaseRecord(
             case_id=case.case_id or str(index),
-            input_tokens=stage.token_counter.count_tokens(case.context),
-            fallback_correct=judge(case.context, case.answer),
+            input_tokens=tokens,
+            fallback_correct=judge(case.context, case.answer) if case.needs_evidence else True,
             rungs=tuple(
                 _measure_rung(stage, index, case, judge, references)
                 for index in range(len(stage.rungs))
             ),
+            needs_evidence=case.needs_evidence,
+            group=case.group,
+            note_tokens=stage.token_counter.count_tokens(pruned_note("tool:search", tokens)),
         )
         records.append(record)
         if on_case is not None:

@@ -15,12 +15,19 @@ __all__ = ["LabelledCase", "load_cases"]
 
 @dataclass(frozen=True)
 class LabelledCase:
-    """A raw context, a query, and the gold answer the context should let one give."""
+    """A raw context, a query, and the gold answer the context should let one give.
+
+    ``needs_evidence`` is False for a context that holds nothing the query needs (a distractor
+    page): forwarding nothing of it loses nothing. ``group`` ties the variants of one question
+    together (cross-validation folds and bootstrap resampling keep them together).
+    """
 
     context: str
     query: str
     answer: str
     case_id: str = ""
+    needs_evidence: bool = True
+    group: str = ""
 
 
 def _text(row: dict[str, object], where: str, *keys: str) -> str:
