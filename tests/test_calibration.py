@@ -92,8 +92,10 @@ def test_simulate_rejects_bad_input():
 
 
 def test_quantile_thresholds_per_rung_and_edges():
+    # q = 0: rung 0 accepts every case, so none reaches rung 1: its whole distribution is used.
     assert quantile_thresholds(TABLE, 0.0) == pytest.approx([0.1, 0.5])
-    assert quantile_thresholds(TABLE, 0.5) == pytest.approx([0.25, 0.6])
+    # q = 0.5: c and d are accepted at rung 0; rung 1's median is over a and b (0.5, 0.6).
+    assert quantile_thresholds(TABLE, 0.5) == pytest.approx([0.25, 0.55])
     top = quantile_thresholds(TABLE, 1.0)
     assert top[0] > 0.4
     assert top[1] > 0.7
@@ -153,7 +155,7 @@ CURVE = [
         ("fallback", 0.22, 0.5, False),  # closest is 0.3
         ("fallback", 0.15, 0.2, False),  # 0.1 is 0.05 away, 0.3 is 0.15 away
         ("fallback", 0.0, 0.0, True),
-        ("distortion", 0.2, 0.5, True),  # 0.4 and 0.5 qualify at fallback 0.3: lower distortion
+        ("distortion", 0.2, 0.4, True),  # 0.4, 0.5, 0.6 and 1.0 qualify: 0.4 forwards fewest
         ("distortion", 0.1, 0.5, True),
         ("distortion", 0.35, 0.2, True),
         ("distortion", 0.5, 0.0, True),

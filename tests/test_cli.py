@@ -184,7 +184,11 @@ def test_calibrate_writes_a_policy_with_its_command(config, data, tmp_path):
     assert policy.scorer == "fake-scorer"
     assert policy.judge == "facts"
     assert [rung.name for rung in policy.rungs] == ["tight"]
-    assert len(policy.curve) == 21
+    # 21 quantiles, times the relevance gate's candidates (None, no gate, first).
+    assert len(policy.curve) % 21 == 0
+    assert policy.curve[0].prune_below is None
+    assert policy.folds is None  # 3 cases are too few for 5 folds: in-sample figures
+    assert "too few" in payload["evaluation"]["note"]
     assert policy.reproduce == (
         f"ib-middleware calibrate --data {data} --target-fallback 0.3 --config {config} --out {out}"
     )
@@ -199,6 +203,27 @@ def test_calibrate_for_a_distortion_target_keeping_every_case(config, data):
     # The CEO case is wrong on every route: distortion 0 is out of reach, and it says so.
     assert "no operating point reaches distortion" in result.stdout
     assert "not met" in result.stderr
+
+
+def test_calibrate_cross_validates_and_evaluates_the_routing(config, data, tmp_path):
+    out = tmp_path / "policy.json"
+    args = ["calibrate", "-d", str(data), "--target-distortion", "0.2", "-c", str(config)]
+    args += ["--folds", "2", "--bootstrap", "50", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = last_json(result.stdout)
+    policy = Policy.load(out)
+    assert policy.folds == payload["folds"] == 2
+    assert policy.reproduce.endswith(f"--folds 2 --bootstrap 50 --config {config} --out {out}")
+    routers = {"policy", "random", "length", "always_compress", "never_compress"}
+    assert routers <= set(payload["evaluation"])
+    assert payload["evaluation"]["bootstrap"] == 50
+    assert policy.forwarded_fraction == payload["evaluation"]["policy"]["forwarded_fraction"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "routing evaluation" in result.stdout
+    assert "2-fold cross-validated" in result.stdout
+    assert "over random routing" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,9 @@ class CurvePoint(BaseModel):
     fallback_rate: float
     distortion: float
     forwarded_token_fraction: float
+    prune_below: float | None = None
+    pruned_rate: float = 0.0
+    containment: float | None = None
 
 
 class Policy(BaseModel):
@@ -51,11 +54,25 @@ class Policy(BaseModel):
         n_cases: Calibration cases.
         curve: Every operating point tried.
         reproduce: The command that reproduces this file.
+        prune_below: The relevance gate's threshold (share of the query a compression must
+            explain, else the item is pruned); None when calibration did not support a gate.
+        pruned_rate: Share of cases pruned at the chosen thresholds.
+        accepted_rate: Share of cases whose compression was accepted.
+        folds: Folds of the cross-validation behind the figures below (None: in-sample).
+        containment: Cross-validated share of the cases needing evidence whose forwarded text
+            holds it (each fold's cases routed by thresholds fitted on the other folds).
+        containment_ci: Its 95% bootstrap interval (cases resampled by group).
+        forwarded_fraction: Cross-validated forwarded tokens over raw tokens.
+        forwarded_fraction_ci: Its 95% bootstrap interval.
+        gain_over_random: Containment over that of random routing at equal forwarded tokens.
+        gain_over_random_ci: Its 95% bootstrap interval.
+        evaluation: The routing evaluation: each baseline's containment and forwarded
+            fraction (random, length, always compress, never compress), cross-validated.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    version: Literal[1] = 1
+    version: Literal[1, 2] = 2
     estimator: str
     scorer: str
     rungs: list[PolicyRung]
@@ -67,6 +84,17 @@ class Policy(BaseModel):
     n_cases: int
     curve: list[CurvePoint] = Field(default_factory=list)
     reproduce: str = ""
+    prune_below: float | None = None
+    pruned_rate: float = 0.0
+    accepted_rate: float | None = None
+    folds: int | None = None
+    containment: float | None = None
+    containment_ci: list[float] | None = None
+    forwarded_fraction: float | None = None
+    forwarded_fraction_ci: list[float] | None = None
+    gain_over_random: float | None = None
+    gain_over_random_ci: list[float] | None = None
+    evaluation: dict[str, Any] = Field(default_factory=dict)
 
     def thresholds(self) -> dict[str, float]:
         """Threshold by rung name."""

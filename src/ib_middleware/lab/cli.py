@@ -37,6 +37,7 @@ from ib_middleware.lab.calibration import (
     save_records,
     summarise_rungs,
 )
+from ib_middleware.lab.calibration.summary import print_report
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.demo import demo_command
 from ib_middleware.lab.estimation import estimate_compressor_mi
@@ -275,7 +276,8 @@ def calibrate(
     *,
     data: DataOption,
     target_distortion: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Most distortion (1 - accuracy).")
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Most distortion (1 - accuracy): fewest tokens."),
     ] = None,
     target_fallback: Annotated[
         float | None, typer.Option(min=0.0, max=1.0, help="Wanted full-context fallback rate.")
@@ -286,6 +288,12 @@ def calibrate(
         str, typer.Option(help="Labels: facts, contains, numeric, exact, token_f1.")
     ] = ("facts"),
     grid_points: Annotated[int, typer.Option(min=2, help="Quantiles tried in [0, 1].")] = 21,
+    folds: Annotated[
+        int, typer.Option(min=0, help="Cross-validation folds over groups (below 2: in-sample).")
+    ] = 5,
+    bootstrap: Annotated[
+        int, typer.Option(min=0, help="Group resamples behind the 95% intervals (0: none).")
+    ] = 2000,
     keep_uncontained: Annotated[
         bool, typer.Option(help="Keep cases whose raw context lacks the answer.")
     ] = False,
@@ -295,7 +303,7 @@ def calibrate(
     config: ConfigOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Choose each rung's threshold for a target distortion or fallback rate, as a policy."""
+    """Choose each rung's threshold and the relevance gate for a target, as a policy."""
     started = time.perf_counter()
     with clean_errors(json_output):
         if (target_distortion is None) == (target_fallback is None):
@@ -314,7 +322,8 @@ def calibrate(
         if not cases:
             msg = f"none of the {len(loaded)} cases has its answer in its context ({judge} judge)"
             raise ValueError(msg)
-        stage = build_stage(StageConfig.load(config))
+        stage_config = StageConfig.load(config)
+        stage = build_stage(stage_config)
         with _progress() as bar:
             task = bar.add_task("calibrating", total=len(cases))
 
@@ -332,6 +341,8 @@ def calibrate(
             "--limit": limit,
             "--judge": judge if judge != "facts" else None,
             "--grid-points": grid_points if grid_points != 21 else None,
+            "--folds": folds if folds != 5 else None,
+            "--bootstrap": bootstrap if bootstrap != 2000 else None,
             "--keep-uncontained": keep_uncontained,
             "--config": config,
             "--out": out,
@@ -347,20 +358,27 @@ def calibrate(
             target_value=target,
             grid_points=grid_points,
             reproduce=_reproduce(data, kind, target, options),
+            folds=folds,
+            bootstrap=bootstrap,
+            prune_grid=_prune_grid(stage_config),
         )
         if out is not None:
             policy.save(out)
         if records is not None:
             save_records(records, measured)
-    summaries = summarise_rungs(measured, names, selection.point.thresholds)
+    point = selection.point
+    summaries = summarise_rungs(measured, names, point.thresholds, prune_below=point.prune_below)
     fallback_accuracy = sum(r.fallback_correct for r in measured) / len(measured)
     payload = {
         "policy": policy.model_dump(mode="json"),
         "out": str(out) if out else None,
         "target_met": selection.target_met,
         "note": selection.note,
-        "quantile": selection.point.quantile,
-        "forwarded_token_fraction": selection.point.forwarded_token_fraction,
+        "quantile": point.quantile,
+        "prune_below": point.prune_below,
+        "forwarded_token_fraction": point.forwarded_token_fraction,
+        "folds": policy.folds,
+        "evaluation": policy.evaluation,
         "cases_loaded": len(loaded),
         "n_cases": len(measured),
         "fallback_accuracy": fallback_accuracy,
@@ -370,24 +388,16 @@ def calibrate(
     if json_output:
         emit(payload)
         return
-    table = Table("rung", "threshold", "valid", "failed", "accuracy", "accepted", "acc. accepted")
-    for s in summaries:
-        counts = (str(s.valid), str(s.failed), fmt(s.accuracy, 2), str(s.accepted))
-        table.add_row(s.name, fmt(s.threshold, 4), *counts, fmt(s.accepted_accuracy, 2))
-    console.print(table)
-    point = selection.point
-    console.print(
-        f"{len(measured)} cases ({len(loaded)} loaded), {judge} judge, {policy.estimator} "
-        f"scored by {policy.scorer}\nquantile {point.quantile:g}: fallback rate "
-        f"{point.fallback_rate:.3f}, distortion {point.distortion:.3f}, forwarded tokens "
-        f"{point.forwarded_token_fraction:.3f} (full context alone: distortion "
-        f"{1 - fallback_accuracy:.3f})\n{selection.note}",
-        highlight=False,
-    )
-    if not selection.target_met and kind == "distortion":
-        err_console.print("[yellow]warning:[/] the distortion target was not met", highlight=False)
+    print_report(policy, selection, summaries, len(loaded), fallback_accuracy)
     if out is not None:
         console.print(f"policy written to {out}", highlight=False)
+
+
+def _prune_grid(config: StageConfig) -> list[float | None] | None:
+    """The gate thresholds to try: none when the stage's gate is off, its own when it sets one."""
+    if not config.relevance_gate:
+        return [None]
+    return None if config.prune_below is None else [config.prune_below]
 
 
 register_report_command(app)

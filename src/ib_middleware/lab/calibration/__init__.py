@@ -1,57 +1,106 @@
-"""Calibrate the ladder's thresholds on labelled traffic.
+"""Calibrate the ladder's thresholds and relevance gate on labelled traffic.
 
 Two steps, kept apart so the second is a pure function of the first:
 
 1. ``measure`` (in ``calibration.measure``): run every rung of a stage on every labelled case
    (compress, check, estimate) and label each compression with a judge. The result is a table
-   of ``CaseRecord``: per rung the bits per token (None when the rung failed or its compression
-   was invalid) and whether the compression holds the answer; plus whether the raw context
-   itself holds it (the label of the full-context fallback).
-2. ``sweep`` and ``select_point`` (in ``calibration.simulation``, pure): replay the ladder on
-   that table for candidate thresholds. As RouteLLM calibrates its routers, each rung's
-   threshold is the same quantile q of that rung's observed bits-per-token distribution; for
-   each q on a grid over [0, 1] the sweep reports the fallback rate, the distortion (1 -
-   accuracy over all cases: each case scores the label of the rung that accepted it, or of the
-   fallback) and the fraction of input tokens forwarded. A target fallback rate picks the
-   closest point; a target distortion picks the point with the lowest fallback rate that
-   meets it.
+   of ``CaseRecord``: per rung the signal (None when the rung failed or its compression was
+   invalid), the share of the query it explains, and whether the compression holds the answer;
+   plus whether the raw context itself holds it (the fallback's label), whether the case needs
+   evidence at all (a distractor page does not), its group and the pruned note's tokens.
+2. Pure functions of that table (no model runs):
 
-Thresholds are in the online estimator's bits per token under its scoring model: they do not
-transfer to another scorer or estimator, and the policy records both.
+   - ``simulation``: replay the ladder with the run-time rule (``routing.route_action``: prune,
+     accept or escalate) for candidate thresholds. Rung k's threshold is a common quantile q of
+     rung k's signal over the cases that reach it (as RouteLLM calibrates its routers); the
+     gate's candidates are quantiles of the observed query fractions. ``sweep`` records each
+     (gate, q) point: fallback and pruned rates, distortion (1 - the correct share of all
+     cases), containment (the correct share of the cases needing evidence) and the forwarded
+     fraction of the input tokens; ``select_point`` picks the point for a target: the fewest
+     forwarded tokens within a distortion, or the closest fallback rate.
+   - ``crossval``: k-fold cross-validation over groups of cases: each fold routed by the
+     thresholds and gate fitted on the others.
+   - ``evaluation``: the held-out routes against random and length routing at equal forwarded
+     tokens, always and never compressing, with group-bootstrap intervals.
+   - ``fitting.build_policy``: all of it, as a policy file (thresholds fitted on every case,
+     figures cross-validated).
+
+Thresholds are in the online estimator's units under its scoring model: they do not transfer
+to another scorer or estimator, and the policy records both.
 """
 
+from ib_middleware.lab.calibration.crossval import (
+    CrossValidation,
+    assign_folds,
+    cross_validate,
+    fit_point,
+    group_of,
+)
+from ib_middleware.lab.calibration.evaluation import (
+    RouterFigures,
+    RoutingEvaluation,
+    evaluate_routes,
+    length_routing,
+    random_routing,
+)
+from ib_middleware.lab.calibration.fitting import RungSummary, build_policy, summarise_rungs
 from ib_middleware.lab.calibration.measure import judgeable, measure, save_records
+from ib_middleware.lab.calibration.records import load_records
 from ib_middleware.lab.calibration.simulation import (
+    DEFAULT_GATE_LEVELS,
+    PRUNED,
     CaseRecord,
+    Route,
     RungOutcome,
-    RungSummary,
     Selection,
     TargetKind,
-    build_policy,
+    decide_case,
+    gate_grid,
     quantile_grid,
     quantile_thresholds,
+    route_case,
     route_cases,
+    route_label,
+    route_tokens,
     select_point,
     simulate,
-    summarise_rungs,
     sweep,
 )
 from ib_middleware.lab.data.cases import LabelledCase, load_cases
 
 __all__ = [
+    "DEFAULT_GATE_LEVELS",
+    "PRUNED",
     "CaseRecord",
+    "CrossValidation",
     "LabelledCase",
+    "Route",
+    "RouterFigures",
+    "RoutingEvaluation",
     "RungOutcome",
     "RungSummary",
     "Selection",
     "TargetKind",
+    "assign_folds",
     "build_policy",
+    "cross_validate",
+    "decide_case",
+    "evaluate_routes",
+    "fit_point",
+    "gate_grid",
+    "group_of",
     "judgeable",
+    "length_routing",
     "load_cases",
+    "load_records",
     "measure",
     "quantile_grid",
     "quantile_thresholds",
+    "random_routing",
+    "route_case",
     "route_cases",
+    "route_label",
+    "route_tokens",
     "save_records",
     "select_point",
     "simulate",

@@ -1,10 +1,16 @@
 """The ladder replayed on a measured table: pure functions, no model runs.
 
-Each rung's threshold is the same quantile q of that rung's observed bits per token (as
-RouteLLM calibrates its routers); for each q on a grid over [0, 1] the ladder is replayed on the
-table and the operating point recorded: fallback rate, distortion (1 - accuracy over all cases,
-each case scored by the route it took) and the fraction of input tokens forwarded. A target
-fallback rate picks the closest point; a target distortion the lowest fallback rate that meets it.
+A case walks the rungs in order: a rung with no signal (failed, invalid or unsupported) passes it
+on; otherwise the run-time rule, ``routing.route_action``, prunes it (relevance gate), accepts it
+or escalates. No rung: the full context (fallback). Each route has a label (a pruned case is
+correct when it needs no evidence; an accepted one by the judge; the fallback by whether the raw
+context holds the answer) and forwards tokens (the note, the compression or the context).
+
+Rung k's threshold is a common quantile q of rung k's signal over the cases that reach rung k
+(as RouteLLM calibrates its routers); the relevance gate's threshold comes from a grid of
+quantiles of the observed share of the query explained. The sweep records an operating point for
+each (gate, q) pair; a target distortion picks the feasible point forwarding the fewest tokens, a
+target fallback rate the closest point.
 """
 
 from __future__ import annotations
@@ -12,29 +18,41 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 
-from ib_middleware.policy import CurvePoint, Policy, PolicyRung
+from ib_middleware.policy import CurvePoint
+from ib_middleware.routing import Action, route_action
 
 __all__ = [
+    "DEFAULT_GATE_LEVELS",
+    "PRUNED",
     "CaseRecord",
+    "Route",
     "RungOutcome",
-    "RungSummary",
     "Selection",
     "TargetKind",
-    "build_policy",
+    "decide_case",
+    "gate_grid",
     "quantile_grid",
     "quantile_thresholds",
+    "route_case",
     "route_cases",
+    "route_label",
+    "route_tokens",
     "select_point",
     "simulate",
-    "summarise_rungs",
     "sweep",
 ]
 
 TargetKind = Literal["distortion", "fallback"]
+PRUNED: Literal["pruned"] = "pruned"
+Route: TypeAlias = int | Literal["pruned"] | None
+"""Where a case ends: the rung that accepted it, ``"pruned"``, or None (the fallback)."""
+
+DEFAULT_GATE_LEVELS = tuple(round(0.05 * step, 2) for step in range(11))
+"""Quantiles of the observed query fractions tried as the gate's threshold: 0, 0.05, ..., 0.5."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +65,15 @@ class RungOutcome:
         correct: The judge's label: the compression holds the answer.
         output_tokens: Tokens of the compression, when there is one.
         error: Why ``bits_per_token`` is None.
+        query_fraction: The share of the query the compression explains (what the relevance
+            gate thresholds), when the estimator measures it.
     """
 
     bits_per_token: float | None
     correct: bool
     output_tokens: int | None = None
     error: str | None = None
+    query_fraction: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,12 +85,20 @@ class CaseRecord:
         input_tokens: Tokens of the raw context.
         fallback_correct: The raw context holds the answer (the fallback's label).
         rungs: One outcome per rung, cheapest first.
+        needs_evidence: False when the context holds nothing the query needs (a distractor
+            page): then every route is correct, pruning included; else pruning loses it.
+        group: Cases sharing a group (the same question's variants) stay in one
+            cross-validation fold and are resampled together.
+        note_tokens: Tokens of the note that stands in for the case when it is pruned.
     """
 
     case_id: str
     input_tokens: int
     fallback_correct: bool
     rungs: tuple[RungOutcome, ...]
+    needs_evidence: bool = True
+    group: str = ""
+    note_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -94,12 +123,45 @@ def quantile_grid(points: int = 21) -> list[float]:
     return [round(float(q), 10) for q in np.linspace(0.0, 1.0, points)]
 
 
-def quantile_thresholds(records: Sequence[CaseRecord], quantile: float) -> list[float]:
-    """Each rung's threshold: the ``quantile`` of its observed bits per token.
+def _quantile(values: Sequence[float], quantile: float) -> float:
+    if quantile >= 1.0:
+        return float(np.nextafter(max(values), math.inf))
+    return float(np.quantile(np.asarray(values, dtype=np.float64), quantile))
 
-    ``quantile = 0`` accepts every valid compression; ``quantile = 1`` sets the threshold just
-    above the largest observation, so nothing observed is accepted. A rung with no valid
-    observation gets +0.0 (it accepted nothing during calibration either way).
+
+def decide_case(
+    record: CaseRecord, thresholds: Sequence[float], prune_below: float | None = None
+) -> tuple[Action, int] | None:
+    """The first rung whose rule prunes or accepts the case, and the action; None: fallback.
+
+    Example:
+        >>> row = CaseRecord("a", 100, True, (RungOutcome(None, False), RungOutcome(0.9, True, 9)))
+        >>> decide_case(row, [0.5, 0.5]), decide_case(row, [0.5, 0.95])
+        (('accept', 1), None)
+    """
+    if len(record.rungs) != len(thresholds):
+        msg = f"{len(thresholds)} thresholds for {len(record.rungs)} rungs"
+        raise ValueError(msg)
+    for index, (outcome, threshold) in enumerate(zip(record.rungs, thresholds, strict=True)):
+        if outcome.bits_per_token is None:
+            continue
+        value, fraction = outcome.bits_per_token, outcome.query_fraction
+        action = route_action(value, fraction, threshold, prune_below)
+        if action != "escalate":
+            return action, index
+    return None
+
+
+def quantile_thresholds(
+    records: Sequence[CaseRecord], quantile: float, *, prune_below: float | None = None
+) -> list[float]:
+    """Each rung's threshold: the ``quantile`` of its signal over the cases that reach it.
+
+    Rung 0 sees every case; rung k + 1 the cases rung k neither accepted nor pruned under its
+    threshold (and the gate ``prune_below``). ``quantile = 0`` accepts every valid compression
+    that reaches the rung; ``quantile = 1`` sets the threshold just above the largest, so
+    nothing observed is accepted. A rung no valid compression reaches takes the quantile of all
+    its valid compressions, and one with none at all +0.0 (it accepted nothing either way).
 
     Example:
         >>> rows = [CaseRecord(str(i), 100, True, (RungOutcome(v, True, 10),)) for i, v in
@@ -111,65 +173,140 @@ def quantile_thresholds(records: Sequence[CaseRecord], quantile: float) -> list[
         msg = f"quantile must be in [0, 1], got {quantile}"
         raise ValueError(msg)
     n_rungs = len(records[0].rungs) if records else 0
-    thresholds = []
+    thresholds: list[float] = []
+    reaching = list(records)
     for rung in range(n_rungs):
-        values = [v for r in records if (v := r.rungs[rung].bits_per_token) is not None]
-        if not values:
-            thresholds.append(0.0)
-        elif quantile >= 1.0:
-            thresholds.append(float(np.nextafter(max(values), math.inf)))
-        else:
-            thresholds.append(float(np.quantile(np.asarray(values, dtype=np.float64), quantile)))
+        values = [v for r in reaching if (v := r.rungs[rung].bits_per_token) is not None]
+        values = values or [v for r in records if (v := r.rungs[rung].bits_per_token) is not None]
+        threshold = _quantile(values, quantile) if values else 0.0
+        thresholds.append(threshold)
+        reaching = [
+            r
+            for r in reaching
+            if (outcome := r.rungs[rung]).bits_per_token is None
+            or route_action(outcome.bits_per_token, outcome.query_fraction, threshold, prune_below)
+            == "escalate"
+        ]
     return thresholds
 
 
-def route_cases(records: Sequence[CaseRecord], thresholds: Sequence[float]) -> list[int | None]:
-    """The rung each case is accepted at under ``thresholds``, or None for the fallback.
+def gate_grid(
+    records: Sequence[CaseRecord], levels: Sequence[float] = DEFAULT_GATE_LEVELS
+) -> list[float | None]:
+    """The relevance gate's candidate thresholds: None (no gate), then quantiles of the data.
 
-    A case goes to the first rung whose bits per token clear its threshold; an invalid or
-    failed compression (bits per token None) never does.
+    The ``levels`` quantiles of rung 0's observed query fractions (of every rung's, when rung 0
+    has none), distinct and ascending. Just ``[None]`` when no outcome has a query fraction:
+    the estimator does not measure it, and a gate could not be calibrated.
+
+    Example:
+        >>> rows = [CaseRecord(str(i), 100, True, (RungOutcome(0.5, True, 10, None, f),))
+        ...         for i, f in enumerate([0.0, 0.2, 0.4])]
+        >>> gate_grid(rows, [0.0, 0.5])
+        [None, 0.0, 0.2]
+        >>> gate_grid([CaseRecord("a", 100, True, (RungOutcome(0.5, True, 10),))])
+        [None]
+    """
+    first = [f for r in records if r.rungs and (f := r.rungs[0].query_fraction) is not None]
+    every = [f for r in records for o in r.rungs if (f := o.query_fraction) is not None]
+    values = np.asarray(first or every, dtype=np.float64)
+    if not values.size:
+        return [None]
+    return [None, *sorted({float(np.quantile(values, level)) for level in levels})]
+
+
+def route_case(
+    record: CaseRecord, thresholds: Sequence[float], prune_below: float | None = None
+) -> Route:
+    """Where the ladder sends one case: the rung that accepts it, ``"pruned"``, or None.
+
+    Example:
+        >>> row = CaseRecord("a", 100, True, (RungOutcome(0.9, True, 9, query_fraction=0.05),))
+        >>> route_case(row, [0.5]), route_case(row, [0.5], 0.1), route_case(row, [0.95])
+        (0, 'pruned', None)
+    """
+    stop = decide_case(record, thresholds, prune_below)
+    if stop is None:
+        return None
+    action, rung = stop
+    return PRUNED if action == "prune" else rung
+
+
+def route_cases(
+    records: Sequence[CaseRecord],
+    thresholds: Sequence[float],
+    *,
+    prune_below: float | None = None,
+) -> list[Route]:
+    """Each case's route under ``thresholds`` and the gate ``prune_below`` (``route_case``).
+
+    A case goes to the first rung whose rule (``routing.route_action``) accepts or prunes it;
+    an invalid or failed compression (bits per token None) never does.
 
     Example:
         >>> row = CaseRecord("a", 100, True, (RungOutcome(0.2, True, 9), RungOutcome(0.6, True, 9)))
         >>> route_cases([row], [0.5, 0.5]), route_cases([row], [0.5, 0.7])
         ([1], [None])
     """
-    routes: list[int | None] = []
-    for record in records:
-        if len(record.rungs) != len(thresholds):
-            msg = f"{len(thresholds)} thresholds for {len(record.rungs)} rungs"
-            raise ValueError(msg)
-        routes.append(
-            next(
-                (
-                    index
-                    for index, (outcome, threshold) in enumerate(
-                        zip(record.rungs, thresholds, strict=True)
-                    )
-                    if outcome.bits_per_token is not None and outcome.bits_per_token >= threshold
-                ),
-                None,
-            )
-        )
-    return routes
+    return [route_case(record, thresholds, prune_below) for record in records]
+
+
+def route_label(record: CaseRecord, route: Route) -> bool:
+    """Whether the text a route forwards serves the query.
+
+    A pruned case is right exactly when it needs no evidence; an accepted one takes the judge's
+    label of its compression; the fallback, whether the raw context holds the answer.
+
+    Example:
+        >>> row = CaseRecord("a", 100, True, (RungOutcome(0.9, False, 9),))
+        >>> route_label(row, 0), route_label(row, None), route_label(row, "pruned")
+        (False, True, False)
+    """
+    if route == PRUNED:
+        return not record.needs_evidence
+    if route is None:
+        return record.fallback_correct
+    return record.rungs[route].correct
+
+
+def route_tokens(record: CaseRecord, route: Route) -> int:
+    """Tokens a route forwards: the note, the compression, or the whole context.
+
+    Example:
+        >>> row = CaseRecord("a", 100, True, (RungOutcome(0.9, True, 9),), note_tokens=12)
+        >>> route_tokens(row, 0), route_tokens(row, None), route_tokens(row, "pruned")
+        (9, 100, 12)
+    """
+    if route == PRUNED:
+        return record.note_tokens
+    if route is None:
+        return record.input_tokens
+    return record.rungs[route].output_tokens or 0
 
 
 def simulate(
-    records: Sequence[CaseRecord], thresholds: Sequence[float], *, quantile: float = math.nan
+    records: Sequence[CaseRecord],
+    thresholds: Sequence[float],
+    *,
+    quantile: float = math.nan,
+    prune_below: float | None = None,
 ) -> CurvePoint:
-    """Replay the ladder on the measured table with the given thresholds.
+    """Replay the ladder on the measured table with the given thresholds and gate.
 
-    Each case is routed as in ``route_cases``; it scores that route's label (the fallback's:
-    whether the raw context holds the answer) and forwards that route's tokens.
+    Each case is routed as in ``route_case``; it scores that route's label (``route_label``)
+    and forwards that route's tokens (``route_tokens``).
 
     Args:
         records: The measured table.
         thresholds: One threshold per rung.
         quantile: The quantile the thresholds came from, recorded on the point (NaN when
             they came from elsewhere).
+        prune_below: The relevance gate's threshold; None turns the gate off.
 
     Returns:
-        The operating point: fallback rate, distortion, forwarded-token fraction.
+        The operating point: fallback and pruned rates, distortion (1 - the correct share of
+        all cases), containment (the correct share of the cases that need evidence; None
+        without any) and the forwarded-token fraction.
 
     Example:
         >>> rows = [
@@ -183,92 +320,29 @@ def simulate(
     if not records:
         msg = "the ladder simulation needs at least one case"
         raise ValueError(msg)
-    fallbacks = correct = forwarded = total = 0
-    for record, route in zip(records, route_cases(records, thresholds), strict=True):
-        total += record.input_tokens
-        if route is None:
-            fallbacks += 1
-            correct += record.fallback_correct
-            forwarded += record.input_tokens
-        else:
-            outcome = record.rungs[route]
-            correct += outcome.correct
-            forwarded += outcome.output_tokens or 0
+    routes = route_cases(records, thresholds, prune_below=prune_below)
+    labels = [route_label(r, route) for r, route in zip(records, routes, strict=True)]
+    needing = [label for r, label in zip(records, labels, strict=True) if r.needs_evidence]
+    forwarded = sum(route_tokens(r, route) for r, route in zip(records, routes, strict=True))
+    total = sum(record.input_tokens for record in records)
     return CurvePoint(
         quantile=quantile,
         thresholds=[float(t) for t in thresholds],
-        fallback_rate=fallbacks / len(records),
-        distortion=1.0 - correct / len(records),
+        fallback_rate=routes.count(None) / len(records),
+        distortion=1.0 - sum(labels) / len(records),
         forwarded_token_fraction=forwarded / total if total else 1.0,
+        prune_below=prune_below,
+        pruned_rate=routes.count(PRUNED) / len(records),
+        containment=sum(needing) / len(needing) if needing else None,
     )
 
 
-@dataclass(frozen=True)
-class RungSummary:
-    """How one rung did on the calibration cases, and at the chosen thresholds.
-
-    Attributes:
-        name: The rung's name.
-        threshold: Its chosen threshold.
-        valid: Cases with a valid, estimated compression.
-        failed: Cases where it failed or its compression was invalid.
-        accuracy: Share of valid compressions the judge labelled correct.
-        accepted: Cases accepted at this rung under the chosen thresholds.
-        accepted_accuracy: Share of those labelled correct (NaN when none was accepted).
-        bits_per_token: (min, median, max) of the valid estimates (NaNs when none).
-    """
-
-    name: str
-    threshold: float
-    valid: int
-    failed: int
-    accuracy: float
-    accepted: int
-    accepted_accuracy: float
-    bits_per_token: tuple[float, float, float]
-
-
-def summarise_rungs(
-    records: Sequence[CaseRecord], names: Sequence[str], thresholds: Sequence[float]
-) -> list[RungSummary]:
-    """Per-rung figures for a report.
-
-    Example:
-        >>> rows = [CaseRecord(str(i), 100, True, (RungOutcome(v, v > 0.25, 10),)) for i, v in
-        ...         enumerate([0.1, 0.2, 0.3])]
-        >>> rows.append(CaseRecord("3", 100, True, (RungOutcome(None, False, error="boom"),)))
-        >>> [summary] = summarise_rungs(rows, ["r0"], [0.25])
-        >>> summary.valid, summary.failed, summary.accepted, summary.accepted_accuracy
-        (3, 1, 1, 1.0)
-    """
-    routes = route_cases(records, thresholds)
-    summaries = []
-    for index, (name, threshold) in enumerate(zip(names, thresholds, strict=True)):
-        outcomes = [record.rungs[index] for record in records]
-        valid = [o for o in outcomes if o.bits_per_token is not None]
-        values = np.asarray([o.bits_per_token for o in valid], dtype=np.float64)
-        taken = [o for o, route in zip(outcomes, routes, strict=True) if route == index]
-        summaries.append(
-            RungSummary(
-                name=name,
-                threshold=float(threshold),
-                valid=len(valid),
-                failed=len(outcomes) - len(valid),
-                accuracy=sum(o.correct for o in valid) / len(valid) if valid else math.nan,
-                accepted=len(taken),
-                accepted_accuracy=sum(o.correct for o in taken) / len(taken) if taken else math.nan,
-                bits_per_token=(
-                    (float(values.min()), float(np.median(values)), float(values.max()))
-                    if values.size
-                    else (math.nan, math.nan, math.nan)
-                ),
-            )
-        )
-    return summaries
-
-
-def sweep(records: Sequence[CaseRecord], quantiles: Sequence[float]) -> list[CurvePoint]:
-    """The operating point at each common quantile.
+def sweep(
+    records: Sequence[CaseRecord],
+    quantiles: Sequence[float],
+    prune_grid: Sequence[float | None] = (None,),
+) -> list[CurvePoint]:
+    """The operating point at each (gate, common quantile) pair, gate by gate.
 
     Example:
         >>> rows = [CaseRecord(str(i), 100, True, (RungOutcome(v, v > 0.25, 10),)) for i, v in
@@ -276,7 +350,16 @@ def sweep(records: Sequence[CaseRecord], quantiles: Sequence[float]) -> list[Cur
         >>> [(p.fallback_rate, p.distortion) for p in sweep(rows, [0.0, 0.5, 1.0])]
         [(0.0, 0.5), (0.5, 0.0), (1.0, 0.0)]
     """
-    return [simulate(records, quantile_thresholds(records, q), quantile=q) for q in quantiles]
+    return [
+        simulate(
+            records,
+            quantile_thresholds(records, q, prune_below=gate),
+            quantile=q,
+            prune_below=gate,
+        )
+        for gate in prune_grid
+        for q in quantiles
+    ]
 
 
 def select_point(
@@ -284,11 +367,13 @@ def select_point(
 ) -> Selection:
     """Choose the operating point for a target.
 
+    - ``distortion``: among points with distortion at most the target, the one forwarding the
+      fewest tokens (ties: lower distortion, then lower fallback rate). When none meets it,
+      the point of least distortion, with ``target_met`` False and a note saying so.
     - ``fallback``: the point whose fallback rate is closest to the target; ties go to the
       lower distortion, then to fewer forwarded tokens.
-    - ``distortion``: among points with distortion at most the target, the lowest fallback
-      rate (ties: lower distortion, fewer tokens). When none meets it, the point of least
-      distortion, with ``target_met`` False and a note saying so.
+
+    Remaining ties go to the earlier point of the curve (no gate first, lower quantiles first).
 
     Example:
         >>> curve = [
@@ -323,69 +408,16 @@ def select_point(
     feasible = [p for p in curve if p.distortion <= target_value + 1e-12]
     if feasible:
         point = min(
-            feasible, key=lambda p: (p.fallback_rate, p.distortion, p.forwarded_token_fraction)
+            feasible, key=lambda p: (p.forwarded_token_fraction, p.distortion, p.fallback_rate)
         )
         note = (
-            f"lowest fallback rate ({point.fallback_rate:.3f}) with distortion "
-            f"{point.distortion:.3f} <= {target_value:.3f}"
+            f"fewest forwarded tokens ({point.forwarded_token_fraction:.3f} of the input) with "
+            f"distortion {point.distortion:.3f} <= {target_value:.3f}"
         )
         return Selection(point=point, target_met=True, note=note)
-    point = min(curve, key=lambda p: (p.distortion, p.fallback_rate, p.forwarded_token_fraction))
+    point = min(curve, key=lambda p: (p.distortion, p.forwarded_token_fraction, p.fallback_rate))
     note = (
         f"no operating point reaches distortion <= {target_value:.3f}; chose the least "
         f"distortion measured, {point.distortion:.3f} (the fallback's own distortion bounds it)"
     )
     return Selection(point=point, target_met=False, note=note)
-
-
-def build_policy(
-    records: Sequence[CaseRecord],
-    *,
-    rung_names: Sequence[str],
-    estimator: str,
-    scorer: str,
-    judge: str,
-    target_kind: TargetKind,
-    target_value: float,
-    grid_points: int = 21,
-    reproduce: str = "",
-) -> tuple[Policy, Selection]:
-    """Sweep the quantile grid, select the point for the target, and write it as a policy.
-
-    Example:
-        >>> rows = [CaseRecord(str(i), 100, True, (RungOutcome(v, v > 0.25, 10),)) for i, v in
-        ...         enumerate([0.1, 0.2, 0.3, 0.4])]
-        >>> policy, selection = build_policy(
-        ...     rows, rung_names=["r0"], estimator="cxmi", scorer="m", judge="facts",
-        ...     target_kind="distortion", target_value=0.0, grid_points=5)
-        >>> policy.thresholds(), policy.fallback_rate, policy.distortion
-        ({'r0': 0.25}, 0.5, 0.0)
-    """
-    if not records:
-        msg = "calibration needs at least one measured case"
-        raise ValueError(msg)
-    if len(rung_names) != len(records[0].rungs):
-        msg = f"{len(rung_names)} rung names for {len(records[0].rungs)} measured rungs"
-        raise ValueError(msg)
-    if target_kind not in ("distortion", "fallback"):
-        msg = f"target_kind must be 'distortion' or 'fallback', got {target_kind!r}"
-        raise ValueError(msg)
-    curve = sweep(records, quantile_grid(grid_points))
-    selection = select_point(curve, target_kind, target_value)
-    policy = Policy(
-        estimator=estimator,
-        scorer=scorer,
-        rungs=[
-            PolicyRung(name=name, threshold_bits_per_token=threshold)
-            for name, threshold in zip(rung_names, selection.point.thresholds, strict=True)
-        ],
-        target_kind=target_kind,
-        target_value=target_value,
-        fallback_rate=selection.point.fallback_rate,
-        distortion=selection.point.distortion,
-        judge=judge,
-        n_cases=len(records),
-        curve=curve,
-        reproduce=reproduce,
-    )
-    return policy, selection
