@@ -159,9 +159,25 @@ def test_name_and_bad_options():
     assert SegmentCompressor().name == "segments-160"
     assert SegmentCompressor(budget_tokens=40).name == "segments-40"
     assert SegmentCompressor(name="rows").name == "rows"
-    for options in ({"budget_tokens": 0}, {"max_segments": 0}, {"relative_score": 1.5}):
+    for options in ({"budget_tokens": 0}, {"max_segments": 0}):
         with pytest.raises(ValueError, match="budget_tokens"):
             SegmentCompressor(**options)
+    for options in ({"relative_score": 1.5}, {"budget_share": 1.0}):
+        with pytest.raises(ValueError, match="relative_score"):
+            SegmentCompressor(**options)
+
+
+def test_budget_share_grows_the_budget_on_long_pages():
+    compressor = SegmentCompressor(budget_tokens=40, budget_share=0.3)
+    assert compressor.budget(100) == 40
+    assert compressor.budget(1000) == 300
+    page = " ".join(f"Capex item {i} was {i},000." for i in range(120))
+    short = SegmentCompressor(budget_tokens=40, max_segments=200, relative_score=0.0)
+    grown = SegmentCompressor(
+        budget_tokens=40, max_segments=200, relative_score=0.0, budget_share=0.3
+    )
+    small, large = (c.compress(page, "What was capex?") for c in (short, grown))
+    assert small.output_tokens <= 40 < large.output_tokens <= 0.3 * large.input_tokens
 
 
 async def test_async_twin_gives_the_same_selection():

@@ -72,6 +72,7 @@ def build_compressor(
             budget_tokens=config.budget_tokens,
             max_segments=config.max_segments,
             relative_score=config.relative_score,
+            budget_share=config.budget_share,
             token_counter=counter,
             name=name,
         )

@@ -68,6 +68,9 @@ class CompressorConfig(_Strict):
     budget_tokens: int = Field(default=200, ge=1, description="extractive and segments only")
     max_segments: int = Field(default=4, ge=1, description="segments only")
     relative_score: float = Field(default=0.6, ge=0.0, le=1.0, description="segments only")
+    budget_share: float = Field(
+        default=0.0, ge=0.0, lt=1.0, description="segments only: budget grows to this page share"
+    )
 
 
 class RungConfig(_Strict):

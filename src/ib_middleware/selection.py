@@ -18,8 +18,9 @@ class SegmentCompressor:
     The page is split by structure (``ib_middleware.segments``): a table row keeps its table's
     header rows (years, units), a sentence stays whole, a list item keeps its marker.
     Segments are ranked by BM25 for the query; the best is always kept, and the next ones while
-    they score at least ``relative_score`` of the best, up to ``max_segments`` and
-    ``budget_tokens``. The budget adapts to the page: a question one row answers gets one row.
+    they score at least ``relative_score`` of the best, up to ``max_segments`` and the budget:
+    ``budget_tokens``, or ``budget_share`` of the page when that is larger (a long page keeps
+    proportionally more). A question one row answers gets one row.
     Chosen segments keep source order, and ``[…]`` marks each gap. It copies text, so every
     figure it forwards is on the page. A page with no term of the query gives an empty
     compression (the ladder then escalates).
@@ -37,6 +38,7 @@ class SegmentCompressor:
         budget_tokens: int = 160,
         max_segments: int = 4,
         relative_score: float = 0.6,
+        budget_share: float = 0.0,
         token_counter: TokenCounter | None = None,
         name: str | None = None,
     ) -> None:
@@ -47,15 +49,21 @@ class SegmentCompressor:
             max_segments: Most segments kept.
             relative_score: A segment after the best is kept only while its BM25 score is at
                 least this share of the best one's.
+            budget_share: The budget grows to this share of the page's tokens on long pages
+                (0 keeps it at ``budget_tokens``).
             token_counter: Counts tokens; about four characters a token by default.
             name: Name in decisions; ``segments-<budget>`` by default.
         """
-        if budget_tokens < 1 or max_segments < 1 or not 0.0 <= relative_score <= 1.0:
-            msg = "budget_tokens and max_segments must be positive, relative_score in [0, 1]"
+        if budget_tokens < 1 or max_segments < 1:
+            msg = "budget_tokens and max_segments must be positive"
+            raise ValueError(msg)
+        if not 0.0 <= relative_score <= 1.0 or not 0.0 <= budget_share < 1.0:
+            msg = "relative_score must be in [0, 1] and budget_share in [0, 1)"
             raise ValueError(msg)
         self._budget = budget_tokens
         self._max_segments = max_segments
         self._relative = relative_score
+        self._share = budget_share
         self._counter = token_counter or ApproximateTokenCounter()
         self._name = name or f"segments-{budget_tokens}"
 
@@ -64,8 +72,21 @@ class SegmentCompressor:
         """The compressor's name."""
         return self._name
 
-    def select(self, context: str, query: str) -> list[Segment]:
-        """The segments this compressor keeps for ``query``, in source order."""
+    def budget(self, context_tokens: int) -> int:
+        """The token budget for a page of ``context_tokens`` tokens."""
+        return max(self._budget, int(self._share * context_tokens))
+
+    def select(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> list[Segment]:
+        """The segments this compressor keeps for ``query``, in source order.
+
+        ``context_tokens`` is the page's token count when the caller has it (else it is
+        counted here when ``budget_share`` needs it).
+        """
+        if context_tokens is None and self._share:
+            context_tokens = self._counter.count_tokens(context)
+        budget = self.budget(context_tokens or 0)
         segments = [s for s in split_segments(context) if s.kind != "header"]
         scores = bm25_scores([s.text for s in segments], query)
         ranked = sorted(range(len(segments)), key=lambda i: (-scores[i], i))
@@ -77,7 +98,7 @@ class SegmentCompressor:
             if chosen and scores[index] < self._relative * best:
                 break
             candidate = [*chosen, segments[index]]
-            if chosen and self._counter.count_tokens(join_segments(candidate)) > self._budget:
+            if chosen and self._counter.count_tokens(join_segments(candidate)) > budget:
                 continue
             chosen = candidate
         return sorted(chosen, key=lambda s: s.index)
@@ -85,12 +106,13 @@ class SegmentCompressor:
     def compress(self, context: str, query: str) -> Compression:
         """Select the segments that best answer ``query``, with their headers, in source order."""
         started = time.perf_counter()
-        text = join_segments(self.select(context, query))
+        input_tokens = self._counter.count_tokens(context)
+        text = join_segments(self.select(context, query, context_tokens=input_tokens))
         return Compression(
             text=text,
             model=self._name,
             method="extractive",
-            input_tokens=self._counter.count_tokens(context),
+            input_tokens=input_tokens,
             output_tokens=self._counter.count_tokens(text),
             prompt_tokens=0,
             completion_tokens=0,
