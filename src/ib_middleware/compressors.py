@@ -31,7 +31,9 @@ __all__ = [
     "ApproximateTokenCounter",
     "Compression",
     "Compressor",
+    "CountingCompressor",
     "ExtractiveCompressor",
+    "copied_compression",
     "split_sentences",
 ]
 
@@ -83,6 +85,32 @@ class Compressor(Protocol):
         ...
 
     async def acompress(self, context: str, query: str) -> Compression:
+        """Async twin of ``compress``."""
+        ...
+
+
+@runtime_checkable
+class CountingCompressor(Compressor, Protocol):
+    """A compressor that takes the context's token count when its caller has it.
+
+    The ladder passes ``context_tokens`` only when it was counted with this compressor's own
+    ``token_counter``, so a page is tokenised once on its way through the stage.
+    """
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """What counts this compressor's tokens."""
+        ...
+
+    def compress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Compress ``context``; ``context_tokens`` is its length, when known."""
+        ...
+
+    async def acompress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
         """Async twin of ``compress``."""
         ...
 
@@ -212,6 +240,11 @@ class AbstractiveCompressor:
         """Most context tokens one generator call reads."""
         return self._window
 
+    @property
+    def token_counter(self) -> TokenCounter:
+        """What counts this compressor's tokens."""
+        return self._counter
+
     def _plan(self, context: str, tokens: int | None = None) -> list[str]:
         return _split_to_fit(context, self._counter, self._window, tokens)
 
@@ -236,11 +269,17 @@ class AbstractiveCompressor:
             wall_s=time.perf_counter() - started,
         )
 
-    def compress(self, context: str, query: str) -> Compression:
-        """Compress ``context`` for ``query``; chunks and reduces when it exceeds the window."""
+    def compress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Compress ``context`` for ``query``; chunks and reduces when it exceeds the window.
+
+        ``context_tokens`` is the context's length under ``token_counter``, when known.
+        """
         started = time.perf_counter()
         generations: list[Generation] = []
-        context_tokens = self._counter.count_tokens(context)  # counted once: contexts are long
+        if context_tokens is None:
+            context_tokens = self._counter.count_tokens(context)  # once: contexts are long
         pieces = self._plan(context, context_tokens)
         chunks = len(pieces)
         for _level in range(_MAX_REDUCE_LEVELS):
@@ -264,11 +303,14 @@ class AbstractiveCompressor:
         )
         return CompressionRejectedError(msg)
 
-    async def acompress(self, context: str, query: str) -> Compression:
+    async def acompress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
         """Async twin of ``compress``: the chunks of one level are compressed concurrently."""
         started = time.perf_counter()
         generations: list[Generation] = []
-        context_tokens = self._counter.count_tokens(context)  # counted once: contexts are long
+        if context_tokens is None:
+            context_tokens = self._counter.count_tokens(context)  # once: contexts are long
         pieces = self._plan(context, context_tokens)
         chunks = len(pieces)
         for _level in range(_MAX_REDUCE_LEVELS):
@@ -287,6 +329,36 @@ class AbstractiveCompressor:
                 return self._finish(outputs[0], context_tokens, generations, chunks, started)
             pieces = self._plan("\n\n".join(outputs))
         raise self._no_convergence()
+
+
+def copied_compression(
+    text: str,
+    *,
+    model: str,
+    input_tokens: int,
+    counter: TokenCounter,
+    started: float,
+) -> Compression:
+    """The record of a compression that copies text from its context (no model calls).
+
+    Example:
+        >>> copied_compression("Capex.", model="m", input_tokens=9,
+        ...                    counter=ApproximateTokenCounter(), started=time.perf_counter()
+        ...                    ).output_tokens
+        2
+    """
+    return Compression(
+        text=text,
+        model=model,
+        method="extractive",
+        input_tokens=input_tokens,
+        output_tokens=counter.count_tokens(text),
+        prompt_tokens=0,
+        completion_tokens=0,
+        calls=0,
+        chunks=1,
+        wall_s=time.perf_counter() - started,
+    )
 
 
 class ExtractiveCompressor:
@@ -325,6 +397,11 @@ class ExtractiveCompressor:
         """The compressor's name."""
         return self._name
 
+    @property
+    def token_counter(self) -> TokenCounter:
+        """What counts this compressor's tokens."""
+        return self._counter
+
     def _rank(self, sentences: list[str], query: str) -> list[int]:
         corpus = bm25s.tokenize(sentences, stopwords="en", show_progress=False)
         query_tokens = bm25s.tokenize(query, stopwords="en", show_progress=False, return_ids=False)
@@ -340,8 +417,13 @@ class ExtractiveCompressor:
         # No sentence matches the query: keep the document's opening, in order.
         return ranked
 
-    def compress(self, context: str, query: str) -> Compression:
-        """Select the best sentences for ``query`` that fit the budget, in document order."""
+    def compress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Select the best sentences for ``query`` that fit the budget, in document order.
+
+        ``context_tokens`` is the context's length under ``token_counter``, when known.
+        """
         started = time.perf_counter()
         sentences = split_sentences(context)
         chosen: list[int] = []
@@ -353,19 +435,18 @@ class ExtractiveCompressor:
                     chosen.append(index)
                     used += cost
         text = " ".join(sentences[index] for index in sorted(chosen))
-        return Compression(
-            text=text,
+        if context_tokens is None:
+            context_tokens = self._counter.count_tokens(context)
+        return copied_compression(
+            text,
             model=self._name,
-            method="extractive",
-            input_tokens=self._counter.count_tokens(context),
-            output_tokens=self._counter.count_tokens(text),
-            prompt_tokens=0,
-            completion_tokens=0,
-            calls=0,
-            chunks=1,
-            wall_s=time.perf_counter() - started,
+            input_tokens=context_tokens,
+            counter=self._counter,
+            started=started,
         )
 
-    async def acompress(self, context: str, query: str) -> Compression:
+    async def acompress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
         """Async twin of ``compress`` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.compress, context, query)
+        return await asyncio.to_thread(self.compress, context, query, context_tokens=context_tokens)

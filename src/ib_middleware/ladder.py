@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
-from ib_middleware.compressors import Compression
+from ib_middleware.compressors import Compression, CountingCompressor
+from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow
 from ib_middleware.online import OnlineEstimate, OnlineEstimator
 from ib_middleware.results import RungAttempt
@@ -45,6 +46,8 @@ class RungStep:
             does not support (``routing.check_support``).
         prune_below: The relevance gate: a compression explaining less of the query prunes
             the context (``routing.route_action``); None turns the gate off.
+        token_counter: Counts tokens for budgets; a context counted with it is not counted
+            again by a compressor sharing it.
     """
 
     rungs: tuple[Rung, ...]
@@ -53,6 +56,18 @@ class RungStep:
     min_output_tokens: int
     reject_unsupported_figures: bool
     prune_below: float | None = None
+    token_counter: TokenCounter
+
+    def _known_length(self, rung: Rung, context_tokens: int | None) -> dict[str, Any]:
+        """``context_tokens`` for the rung's compressor, when counted with its own counter."""
+        compressor = rung.compressor
+        if (
+            context_tokens is not None
+            and isinstance(compressor, CountingCompressor)
+            and compressor.token_counter is self.token_counter
+        ):
+            return {"context_tokens": context_tokens}
+        return {}
 
     @staticmethod
     def _record(
@@ -174,6 +189,7 @@ class RungStep:
         query: str,
         *,
         references: Sequence[str] = (),
+        context_tokens: int | None = None,
     ) -> RungAttempt:
         """The ladder's step: rung ``index`` compresses ``context``, and the accept rule judges it.
 
@@ -189,12 +205,14 @@ class RungStep:
             context: The raw context, as engines take it.
             query: The query.
             references: The request's other contexts (for contrastive PMI).
+            context_tokens: The context's length under ``token_counter``, when counted.
         """
         rung = self.rungs[index]
         started = time.perf_counter()
         compression: Compression | None = None
+        known = self._known_length(rung, context_tokens)
         try:
-            compression = rung.compressor.compress(context, query)
+            compression = rung.compressor.compress(context, query, **known)
             rejected = self._screen(index, started, compression, context, query)
             if rejected is not None:
                 return rejected
@@ -214,13 +232,15 @@ class RungStep:
         query: str,
         *,
         references: Sequence[str] = (),
+        context_tokens: int | None = None,
     ) -> RungAttempt:
         """Async twin of ``run_rung``."""
         rung = self.rungs[index]
         started = time.perf_counter()
         compression: Compression | None = None
+        known = self._known_length(rung, context_tokens)
         try:
-            compression = await rung.compressor.acompress(context, query)
+            compression = await rung.compressor.acompress(context, query, **known)
             rejected = self._screen(index, started, compression, context, query)
             if rejected is not None:
                 return rejected

@@ -20,10 +20,13 @@ class ContextItem:
     Attributes:
         text: The raw text.
         source: Where it came from (a tool name, ``document``, ...), for decisions and spans.
+        tokens: Its length under the stage's token counter, when the caller already counted
+            it (the stage and its compressors then do not count it again).
     """
 
     text: str
     source: str = "context"
+    tokens: int | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ib_middleware.compressors import ApproximateTokenCounter, Compression
+from ib_middleware.compressors import ApproximateTokenCounter, Compression, copied_compression
 from ib_middleware.engines import TokenCounter
 from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
 
@@ -72,6 +72,11 @@ class SegmentCompressor:
         """The compressor's name."""
         return self._name
 
+    @property
+    def token_counter(self) -> TokenCounter:
+        """What counts this compressor's tokens."""
+        return self._counter
+
     def budget(self, context_tokens: int) -> int:
         """The token budget for a page of ``context_tokens`` tokens."""
         return max(self._budget, int(self._share * context_tokens))
@@ -103,24 +108,27 @@ class SegmentCompressor:
             chosen = candidate
         return sorted(chosen, key=lambda s: s.index)
 
-    def compress(self, context: str, query: str) -> Compression:
-        """Select the segments that best answer ``query``, with their headers, in source order."""
+    def compress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Select the segments that best answer ``query``, with their headers, in source order.
+
+        ``context_tokens`` is the context's length under ``token_counter``, when known.
+        """
         started = time.perf_counter()
-        input_tokens = self._counter.count_tokens(context)
-        text = join_segments(self.select(context, query, context_tokens=input_tokens))
-        return Compression(
-            text=text,
+        if context_tokens is None:
+            context_tokens = self._counter.count_tokens(context)
+        text = join_segments(self.select(context, query, context_tokens=context_tokens))
+        return copied_compression(
+            text,
             model=self._name,
-            method="extractive",
-            input_tokens=input_tokens,
-            output_tokens=self._counter.count_tokens(text),
-            prompt_tokens=0,
-            completion_tokens=0,
-            calls=0,
-            chunks=1,
-            wall_s=time.perf_counter() - started,
+            input_tokens=context_tokens,
+            counter=self._counter,
+            started=started,
         )
 
-    async def acompress(self, context: str, query: str) -> Compression:
+    async def acompress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
         """Async twin of ``compress`` (runs in a worker thread)."""
-        return await asyncio.to_thread(self.compress, context, query)
+        return await asyncio.to_thread(self.compress, context, query, context_tokens=context_tokens)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from ib_middleware.compressors import ApproximateTokenCounter
+from ib_middleware.compressors import ApproximateTokenCounter, Compression
 from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow, redact_quotes
 from ib_middleware.ladder import OnFailure, RungStep, error_text, since
@@ -143,8 +143,10 @@ class CompressionStage(RungStep):
                     f"{type(text).__name__}; pass only the text parts of multimodal content"
                 )
                 raise TypeError(msg)
-            source = item.source if isinstance(item, ContextItem) else "context"
-            normalised.append(ContextItem(text, source))
+            if isinstance(item, ContextItem):
+                normalised.append(ContextItem(text, item.source, item.tokens))
+            else:
+                normalised.append(ContextItem(text))
         return normalised
 
     def failure_result(
@@ -178,6 +180,17 @@ class CompressionStage(RungStep):
             output_tokens=tokens,
             **_timing(time.perf_counter() if started is None else started),
         )
+
+    def _length(self, item: ContextItem, text: str) -> int:
+        """The item's token count: the caller's when it counted it, else counted here."""
+        return item.tokens if item.tokens is not None else self.token_counter.count_tokens(text)
+
+    def _output_tokens(self, attempt: RungAttempt, compression: Compression) -> int:
+        """Tokens of an accepted compression: its own count when made with the stage's counter."""
+        compressor = self.rungs[attempt.rung].compressor
+        if getattr(compressor, "token_counter", None) is self.token_counter:
+            return compression.output_tokens
+        return self.token_counter.count_tokens(compression.text)
 
     def _passthrough(self, item: ContextItem, tokens: int, started: float) -> StageResult:
         reason = f"within the token budget ({tokens} <= {self.token_budget} tokens)"
@@ -220,7 +233,7 @@ class CompressionStage(RungStep):
                 reason=f"rung {accepted.rung} ({accepted.name}) {accepted.reason}",
                 source=item.source,
                 input_tokens=tokens,
-                output_tokens=self.token_counter.count_tokens(accepted.compression.text),
+                output_tokens=self._output_tokens(accepted, accepted.compression),
                 attempts=tuple(attempts),
                 **_timing(started),
             )
@@ -254,12 +267,14 @@ class CompressionStage(RungStep):
         self, item: ContextItem, query: str, references: Sequence[str], started: float
     ) -> StageResult:
         text = _engine_text(item.text)
-        tokens = self.token_counter.count_tokens(text)
+        tokens = self._length(item, text)
         if tokens <= self.token_budget or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
-            attempt = self.run_rung(index, text, query, references=references)
+            attempt = self.run_rung(
+                index, text, query, references=references, context_tokens=tokens
+            )
             attempts.append(attempt)
             if attempt.accepted or attempt.pruned:
                 break
@@ -278,12 +293,14 @@ class CompressionStage(RungStep):
         self, item: ContextItem, query: str, references: Sequence[str], started: float
     ) -> StageResult:
         text = _engine_text(item.text)
-        tokens = self.token_counter.count_tokens(text)
+        tokens = self._length(item, text)
         if tokens <= self.token_budget or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
-            attempt = await self.arun_rung(index, text, query, references=references)
+            attempt = await self.arun_rung(
+                index, text, query, references=references, context_tokens=tokens
+            )
             attempts.append(attempt)
             if attempt.accepted or attempt.pruned:
                 break

@@ -150,14 +150,20 @@ class MessageCompressor:
 
         Position rules (system, latest human) are applied by ``compress``.
         """
+        counted = self._counted(message)
+        return counted[0] if counted is not None else None
+
+    def _counted(self, message: BaseMessage) -> tuple[str, int] | None:
+        """The text to compress and its token count (counted here, once), or None."""
         if isinstance(message, SystemMessage) or not isinstance(message, self._types):
             return None
         if MARKER_KEY in message.response_metadata:
             return None
         text = message_text(message)
-        if text is None or self.stage.token_counter.count_tokens(text) <= self.stage.token_budget:
+        if text is None:
             return None
-        return text
+        tokens = self.stage.token_counter.count_tokens(text)
+        return (text, tokens) if tokens > self.stage.token_budget else None
 
     def _plan(self, messages: Sequence[BaseMessage], start: int) -> list[_Task]:
         human = latest_human_text(messages)
@@ -173,9 +179,10 @@ class MessageCompressor:
         for index, message in enumerate(messages):
             if index == latest or index < start:
                 continue
-            text = self.candidate(message)
-            if text is None:
+            counted = self._counted(message)
+            if counted is None:
                 continue
+            text, tokens = counted
             extra: dict[str, Any] = {"message_id": message.id, "message_type": message.type}
             if isinstance(message, ToolMessage):
                 call = calls.get(message.tool_call_id)
@@ -185,7 +192,7 @@ class MessageCompressor:
                 extra["tool_call_id"] = message.tool_call_id
             else:
                 source, query = message.type, human
-            tasks.append(_Task(index, ContextItem(text, source), query, extra))
+            tasks.append(_Task(index, ContextItem(text, source, tokens), query, extra))
         return tasks
 
     def _cached(self, task: _Task) -> StageResult | None:

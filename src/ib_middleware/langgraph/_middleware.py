@@ -119,8 +119,7 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         """The messages to compress for one tool result: its call, the question, the result."""
         if self.mode != "tool" or not isinstance(result, ToolMessage):
             return None
-        if self._tools.candidate(result) is None:
-            return None
+        # Whether it is long enough is decided (and its tokens counted, once) by the compressor.
         # The query needs only the question and the call, so the full history is not passed.
         return [*_question(request), _call_message(request), result]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ib_middleware.compressors import ApproximateTokenCounter, Compression
+from ib_middleware.compressors import ApproximateTokenCounter, Compression, copied_compression
 from ib_middleware.engines import TokenCounter
 
 __all__ = ["TruncationCompressor"]
@@ -61,18 +61,12 @@ class TruncationCompressor:
                 low = middle
             else:
                 high = middle - 1
-        text = " ".join(words[:low])
-        return Compression(
-            text=text,
+        return copied_compression(
+            " ".join(words[:low]),
             model=self._name,
-            method="extractive",
             input_tokens=self._counter.count_tokens(context),
-            output_tokens=self._counter.count_tokens(text),
-            prompt_tokens=0,
-            completion_tokens=0,
-            calls=0,
-            chunks=1,
-            wall_s=time.perf_counter() - started,
+            counter=self._counter,
+            started=started,
         )
 
     async def acompress(self, context: str, query: str) -> Compression:
