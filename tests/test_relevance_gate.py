@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import pytest
+from langchain.agents import create_agent
+from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage
+from langchain_core.tools import tool
 
 from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
-from ib_middleware.langgraph import MARKER_KEY, MessageCompressor
+from ib_middleware.langgraph import MARKER_KEY, IBMiddleware, MessageCompressor
 from ib_middleware.policy import Policy, default_policy_path
 from ib_middleware.registry import register_engine
 from ib_middleware.relevance import RelevantInformationEstimator
@@ -111,3 +116,96 @@ def test_the_gate_threshold_comes_from_the_config_or_the_policy(tmp_path):
     assert build_stage(overridden).prune_below == 0.1
     off = StageConfig(policy=path, relevance_gate=False, estimator={"scorer": scorer})
     assert build_stage(off).prune_below is None
+
+
+def test_a_pruned_decision_is_on_its_span_and_in_the_decision_counter():
+    from ib_middleware.telemetry import attributes as names
+    from ib_middleware.telemetry.testing import InMemoryTelemetry
+
+    memory = InMemoryTelemetry()
+    try:
+        stage = gated_stage()
+        stage.observers = (memory.telemetry(),)
+        stage.run([ContextItem(DISTRACTOR, "tool:search")], QUERY)
+        [route] = [s for s in memory.spans() if names.ROUTE_DECISION in (s.attributes or {})]
+        assert route.attributes[names.ROUTE_DECISION] == "pruned"
+        assert route.attributes[names.MI_QUERY_FRACTION] == pytest.approx(0.0)
+        assert "nothing relevant" in str(route.attributes[names.ROUTE_REASON])
+        points = memory.metric(names.METRIC_DECISIONS).data.data_points
+        assert [dict(p.attributes) for p in points] == [{names.ROUTE_DECISION: "pruned"}]
+    finally:
+        memory.shutdown()
+
+
+class CountingCounter:
+    """A token counter that remembers every text it counted."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        self.texts.append(text)
+        return len(text) // 4 + 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_tool_output_is_tokenised_once_on_its_way_through(mode):
+    counter = CountingCounter()
+    stage = CompressionStage(
+        [Rung(SegmentCompressor(budget_tokens=40, token_counter=counter), 0.5)],
+        estimator=RelevantInformationEstimator(FakeScorer(scorer_function)),
+        token_budget=20,
+        token_counter=counter,
+    )
+    call = ToolCall(name="search", args={"q": "capex"}, id="c1")
+    history = [
+        HumanMessage(QUERY, id="h1"),
+        AIMessage("", tool_calls=[call], id="a1"),
+        ToolMessage(RELEVANT, tool_call_id="c1", id="t1"),
+    ]
+    compressor = MessageCompressor(stage)
+    out = compressor.compress(history) if mode == "sync" else await compressor.acompress(history)
+    assert out.results[0].decision == "accepted"
+    assert counter.texts.count(RELEVANT) == 1, "planner, stage and compressor share one count"
+    assert out.results[0].input_tokens == len(RELEVANT) // 4 + 1
+
+
+class ToolThenAnswer(FakeMessagesListChatModel):
+    """Calls the search tool, then answers; remembers what it was shown."""
+
+    seen: ClassVar[list[list[Any]]] = []
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(list(messages))
+        return super()._generate(messages, *args, **kwargs)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_create_agent_sees_the_note_for_a_distractor_and_counts_it_once(mode):
+    @tool
+    def search(company: str) -> str:
+        """Return a filing page."""
+        return DISTRACTOR
+
+    counter = CountingCounter()
+    stage = CompressionStage(
+        [Rung(SegmentCompressor(budget_tokens=40, token_counter=counter), 0.5)],
+        estimator=RelevantInformationEstimator(FakeScorer(scorer_function)),
+        token_budget=20,
+        token_counter=counter,
+        prune_below=0.5,
+    )
+    call = ToolCall(name="search", args={"company": "3M"}, id="call-1")
+    model = ToolThenAnswer(responses=[AIMessage("", tool_calls=[call]), AIMessage("unknown")])
+    model.seen = []
+    graph = create_agent(model, tools=[search], middleware=[IBMiddleware(stage)])
+    inputs = {"messages": [HumanMessage(QUERY)]}
+    state = graph.invoke(inputs) if mode == "sync" else await graph.ainvoke(inputs)
+    tool_message = next(m for m in state["messages"] if isinstance(m, ToolMessage))
+    assert tool_message.content.startswith("[search result: nothing relevant")
+    assert tool_message.response_metadata[MARKER_KEY]["original"] == DISTRACTOR
+    assert model.seen[-1][-1].content == tool_message.content, "the model read the note"
+    assert counter.texts.count(DISTRACTOR) == 1

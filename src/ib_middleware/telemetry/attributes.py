@@ -50,6 +50,7 @@ __all__ = [
     "MI_ESTIMATOR",
     "MI_NATS",
     "MI_N_TOKENS",
+    "MI_QUERY_FRACTION",
     "MI_REFERENCE_COUNT",
     "MI_RELEVANT_FRACTION",
     "MI_SATURATED",
@@ -151,6 +152,7 @@ MI_SATURATED: Final = "ib_middleware.mi.saturated"
 MI_REFERENCE_COUNT: Final = "ib_middleware.mi.reference_count"
 MI_UNSUPPORTED_FRACTION: Final = "ib_middleware.mi.unsupported_fraction"
 MI_RELEVANT_FRACTION: Final = "ib_middleware.mi.relevant_fraction"
+MI_QUERY_FRACTION: Final = "ib_middleware.mi.query_fraction"
 SUPPORT_UNSUPPORTED_COUNT: Final = "ib_middleware.support.unsupported_count"
 SUPPORT_UNSUPPORTED_SPANS: Final = "ib_middleware.support.unsupported_spans"
 THRESHOLD_BITS_PER_TOKEN: Final = "ib_middleware.threshold.bits_per_token"

@@ -117,6 +117,8 @@ def estimate_attributes(estimate: OnlineEstimate) -> Attributes:
     }
     if estimate.relevant_fraction is not None:
         attributes[names.MI_RELEVANT_FRACTION] = float(estimate.relevant_fraction)
+    if estimate.query_fraction is not None:
+        attributes[names.MI_QUERY_FRACTION] = float(estimate.query_fraction)
     return attributes
 
 
