@@ -200,7 +200,7 @@ async def test_create_agent_sees_the_note_for_a_distractor_and_counts_it_once(mo
     )
     call = ToolCall(name="search", args={"company": "3M"}, id="call-1")
     model = ToolThenAnswer(responses=[AIMessage("", tool_calls=[call]), AIMessage("unknown")])
-    model.seen = []
+    ToolThenAnswer.seen = []
     graph = create_agent(model, tools=[search], middleware=[IBMiddleware(stage)])
     inputs = {"messages": [HumanMessage(QUERY)]}
     state = graph.invoke(inputs) if mode == "sync" else await graph.ainvoke(inputs)

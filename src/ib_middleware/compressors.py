@@ -31,7 +31,6 @@ __all__ = [
     "ApproximateTokenCounter",
     "Compression",
     "Compressor",
-    "CountingCompressor",
     "ExtractiveCompressor",
     "copied_compression",
     "split_sentences",
@@ -85,32 +84,6 @@ class Compressor(Protocol):
         ...
 
     async def acompress(self, context: str, query: str) -> Compression:
-        """Async twin of ``compress``."""
-        ...
-
-
-@runtime_checkable
-class CountingCompressor(Compressor, Protocol):
-    """A compressor that takes the context's token count when its caller has it.
-
-    The ladder passes ``context_tokens`` only when it was counted with this compressor's own
-    ``token_counter``, so a page is tokenised once on its way through the stage.
-    """
-
-    @property
-    def token_counter(self) -> TokenCounter:
-        """What counts this compressor's tokens."""
-        ...
-
-    def compress(
-        self, context: str, query: str, *, context_tokens: int | None = None
-    ) -> Compression:
-        """Compress ``context``; ``context_tokens`` is its length, when known."""
-        ...
-
-    async def acompress(
-        self, context: str, query: str, *, context_tokens: int | None = None
-    ) -> Compression:
         """Async twin of ``compress``."""
         ...
 

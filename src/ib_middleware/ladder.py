@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from ib_middleware.compressors import Compression, CountingCompressor
+from ib_middleware.compressors import Compression, Compressor
 from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow
 from ib_middleware.online import OnlineEstimate, OnlineEstimator
@@ -18,9 +18,35 @@ from ib_middleware.results import RungAttempt
 from ib_middleware.routing import Rung, check_compression, check_support, judge
 from ib_middleware.support import ContentSpan
 
-__all__ = ["OnFailure", "RungStep", "error_text", "since"]
+__all__ = ["CountingCompressor", "OnFailure", "RungStep", "error_text", "since"]
 
 OnFailure = Literal["passthrough", "raise"]
+
+
+@runtime_checkable
+class CountingCompressor(Compressor, Protocol):
+    """A compressor that takes the context's token count when its caller has it.
+
+    The ladder passes ``context_tokens`` only when it was counted with this compressor's own
+    ``token_counter``, so a page is tokenised once on its way through the stage.
+    """
+
+    @property
+    def token_counter(self) -> TokenCounter:
+        """What counts this compressor's tokens."""
+        ...
+
+    def compress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Compress ``context``; ``context_tokens`` is its length, when known."""
+        ...
+
+    async def acompress(
+        self, context: str, query: str, *, context_tokens: int | None = None
+    ) -> Compression:
+        """Async twin of ``compress``."""
+        ...
 
 
 def error_text(error: BaseException) -> str:
