@@ -8,6 +8,10 @@ Fully offline by default: the stage is the library default (SmolLM2 rung 0, Gemm
 1, CXMI scored by Gemma) and the answering model is the embedded SmolLM2. Give a model name
 (``--model`` or ``IB_DEMO_MODEL``) with ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` to answer with
 an OpenAI-compatible endpoint instead.
+
+Next to the tokens saved the report gives evidence containment: per question, whether the
+forwarded pages still hold the gold answer (the ``facts`` judge), over the questions whose raw
+pages hold it; per evidence page, whether its forwarded text does.
 """
 
 from ib_middleware.lab.demo._graph import (

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from langchain_core.documents import Document
 from langchain_core.runnables import RunnableConfig
 from rich.console import Console
 from rich.markup import escape
@@ -20,7 +21,14 @@ from ib_middleware.engines import Generator
 from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.lab.data import load_financebench
 from ib_middleware.lab.demo._graph import FilingPages, build_demo_graph, resolve_answerer
-from ib_middleware.lab.demo._report import DemoQuestion, DemoReport, page_rows, render_question
+from ib_middleware.lab.demo._report import (
+    DemoQuestion,
+    DemoReport,
+    holds_answer,
+    page_rows,
+    page_text,
+    render_question,
+)
 from ib_middleware.langgraph import DECISIONS_KEY
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry.setup import configure_span_file
@@ -73,7 +81,8 @@ def run_demo(
 ) -> DemoReport:
     """Answer ``questions`` FinanceBench questions through retrieve -> compress -> answer.
 
-    Prints progress (to standard error), a table per question and a summary; with
+    Prints progress (to standard error), a table per question and a summary (tokens saved next
+    to evidence containment: see ``DemoReport.summary``); with
     ``json_output`` the output ends with one JSON object (``DemoReport.to_dict``). ``spans``
     receives one JSON line per traced run (graph, nodes, the compression stage).
 
@@ -128,26 +137,32 @@ def run_demo(
                 task = progress.add_task(f"Q{number} {case.company}: retrieve", total=None)
                 begun = time.perf_counter()
                 state: dict[str, Any] = {}
+                raw: list[Document] = []  # the pages as retrieved, before compression
                 inputs = {"case_id": case.case_id, "question": case.query}
                 for update in graph.stream(inputs, run_config, stream_mode="updates"):
                     for node, values in update.items():
                         state.update(values or {})
+                        if node == "retrieve":
+                            raw = list((values or {}).get("documents", []))
                         following = {"retrieve": "compress", "compress": "answer"}.get(node)
                         if following:
                             progress.update(
                                 task, description=f"Q{number} {case.company}: {following}"
                             )
                 progress.remove_task(task)
+                forwarded = state.get("documents", [])
+                decisions = state.get(DECISIONS_KEY, [])
                 question = DemoQuestion(
                     case_id=case.case_id,
                     company=case.company,
                     question=case.query,
                     gold=case.answer,
                     answer=" ".join(str(state.get("answer", "")).split()),
-                    pages=tuple(
-                        page_rows(state.get("documents", []), state.get(DECISIONS_KEY, []))
-                    ),
+                    pages=tuple(page_rows(forwarded, decisions, raw=raw, gold=case.answer)),
                     wall_s=time.perf_counter() - begun,
+                    evidence_contained=holds_answer(
+                        page_text(raw), page_text(forwarded), case.answer
+                    ),
                 )
                 answered.append(question)
                 render_question(console, number, question)
