@@ -1,0 +1,116 @@
+"""The side-by-side benchmarks' own logic, on fakes (no model is loaded)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+from ib_middleware.compressors import ApproximateTokenCounter, ExtractiveCompressor
+from ib_middleware.online import CXMIEstimator
+from ib_middleware.routing import Rung
+from ib_middleware.stage import CompressionStage
+from ib_middleware.testing import FakeScorer
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+PAGE = "Capital expenditure was $1,577 million in 2018. " + "Unrelated filler text. " * 120
+QUERY = "What was capital expenditure in 2018?"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@dataclass(frozen=True)
+class _Case:
+    context: str
+    query: str
+    answer: str
+    case_id: str
+    needs_evidence: bool = True
+
+
+def _stage() -> CompressionStage:
+    return CompressionStage(
+        [Rung(ExtractiveCompressor(budget_tokens=30), threshold_bits_per_token=0.1)],
+        estimator=CXMIEstimator(FakeScorer(lambda p, z: -1.0 if "Document" in p else -9.0)),
+        token_budget=64,
+    )
+
+
+def test_spread_sample_is_seeded_spread_and_distinct() -> None:
+    peers = _load("peers")
+    picks = peers.spread_sample(100, 5, seed=3)
+    assert picks == peers.spread_sample(100, 5, seed=3)
+    assert len(set(picks)) == 5
+    assert [pick // 20 for pick in picks] == [0, 1, 2, 3, 4]
+    assert peers.spread_sample(3, 10, seed=0) == [0, 1, 2]
+
+
+def test_truncate_tokens_fits_the_budget() -> None:
+    peers = _load("peers")
+    counter = ApproximateTokenCounter()
+    cut = peers.truncate_tokens(counter, PAGE, 20)
+    assert counter.count_tokens(cut) <= 20 < counter.count_tokens(PAGE)
+    assert PAGE.startswith(cut)
+    assert peers.truncate_tokens(counter, "short", 20) == "short"
+
+
+def test_bootstrap_mean_brackets_the_share() -> None:
+    peers = _load("peers")
+    share, low, high = peers.bootstrap_mean([1.0, 0.0, 1.0, 1.0], seed=0)
+    assert share == 0.75
+    assert low <= share <= high
+    assert peers.bootstrap_mean([]) == (None, None, None)
+
+
+def test_peers_runs_every_arm_through_a_real_agent() -> None:
+    peers = _load("peers")
+    stage = _stage()
+    summarizer = FakeListChatModel(responses=["Capex was $1,577 million."])
+    arm = peers.SummarizationArm(summarizer, trigger_tokens=stage.token_budget)
+    cases = [
+        _Case(PAGE, QUERY, "$1577.00", "a"),
+        _Case("Filler. " * 200, QUERY, "$1577.00", "b", needs_evidence=False),
+    ]
+    rows = peers.evaluate(cases, stage, arm)
+    assert all(row["summarized"] for row in rows)
+    assert rows[0]["summarization"]["contained"]
+    assert rows[0]["read_before_summary_tokens"] == rows[0]["raw_tokens"]
+    summary = peers.summarize(rows)
+    assert summary["n_cases"] == 2
+    assert summary["n_needing_evidence"] == 1
+    assert summary["arms"]["none"]["forwarded_fraction"] == 1.0
+    assert summary["arms"]["summarization"]["summarizer_ran"] == 2
+    assert (
+        summary["arms"]["truncation"]["forwarded_tokens"]
+        == (summary["arms"]["ib_stage"]["forwarded_tokens"])
+    )
+    assert set(summary["ib_stage_versus"]) == {"none", "summarization", "truncation"}
+    assert "SummarizationMiddleware" in peers.table(summary)
+
+
+def test_stage_latency_groups_by_decision() -> None:
+    latency = _load("stage_latency")
+    stage = _stage()
+    prefilled: list[str] = []
+    pages = [(PAGE, QUERY), ("Short page.", QUERY)]
+    rows = latency.measure(pages, stage, prefilled.append)
+    assert prefilled == [PAGE, "Short page."]
+    summary = latency.summarize(rows)
+    assert summary["n_pages"] == 2
+    assert set(summary["by_decision"]) == {row["decision"] for row in rows}
+    assert "passthrough" in summary["by_decision"]
+    assert "passthrough, not scored" in summary["by_path"]
+    assert summary["all"]["n"] == 2
+    assert "decision" in latency.table(summary)
