@@ -1,7 +1,8 @@
 """The default stage side by side with the incumbents, on the same FinanceBench pages.
 
-Each case (``ib_middleware.lab.graded.containment_cases``: a page, or a page with two
-distractor pages, a question, and the figures the question needs) goes through four arms:
+Each case (``ib_middleware.lab.graded.containment_cases``: an evidence page, a window of it, or
+another filing's page that holds nothing the question needs; a question; and the figures the
+question needs) goes through four arms:
 
 - ``none``: no compression; the page is forwarded as it is.
 - ``summarization``: LangChain v1's ``SummarizationMiddleware`` inside a real
