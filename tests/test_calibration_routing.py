@@ -431,3 +431,30 @@ def test_the_measured_table_round_trips_through_its_file(tmp_path):
     bad.write_text('{"case_id": "a"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a measured case"):
         load_records(bad)
+
+
+def test_a_gate_that_loses_evidence_on_held_out_cases_is_not_shipped():
+    # In-sample a gate just under the odd case's query fraction prunes only distractors;
+    # held out, the odd case meets a gate fitted without it, is pruned, and the target is lost.
+    table = []
+    for index in range(10):
+        table.append(case(f"e{index}", (0.9, True, 10, 0.5), group=f"g{index}"))
+        table.append(case(f"d{index}", (0.9, True, 10, 0.02), needs=False, group=f"g{index}"))
+    table.append(case("odd", (0.9, True, 10, 0.03), group="odd"))
+    options = {
+        "rung_names": ["segments"],
+        "estimator": "relevant_pmi",
+        "scorer": "fake",
+        "judge": "facts",
+        "target_kind": "distortion",
+        "target_value": 0.01,
+        "grid_points": 5,
+        "bootstrap": 0,
+    }
+    policy, _ = build_policy(table, **options)
+    rejected = policy.evaluation["gate_rejected"]
+    assert rejected["prune_below"] == pytest.approx(0.03)
+    assert rejected["cross_validated_distortion"] > 0.01
+    assert policy.prune_below is None
+    assert policy.pruned_rate == 0.0
+    assert policy.distortion <= 0.01

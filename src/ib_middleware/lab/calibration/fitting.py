@@ -156,6 +156,10 @@ def build_policy(
         prune_grid: The gate's candidate thresholds (None among them: no gate); None takes
             them from each fit's data (``gate_grid``); ``[None]`` calibrates no gate.
 
+    A relevance gate ships only when the cross-validated distortion with it is within a
+    distortion target; otherwise the policy is fitted again without one, and
+    ``evaluation["gate_rejected"]`` says what the gate measured.
+
     Returns:
         The policy (thresholds fitted on all cases; figures cross-validated; the routing
         evaluation under ``evaluation``) and the selection on all cases.
@@ -197,6 +201,36 @@ def build_policy(
         seed=seed,
     )
     result = evaluate_routes(records, held_out.routes, bootstrap=bootstrap, seed=seed)
+    if (
+        target_kind == "distortion"
+        and selection.point.prune_below is not None
+        and held_out.folds is not None
+        and result.distortion > target_value + 1e-12
+    ):
+        # The gate ships only when held-out cases show it keeps the target; else no gate.
+        policy, ungated = build_policy(
+            records,
+            rung_names=rung_names,
+            estimator=estimator,
+            scorer=scorer,
+            judge=judge,
+            target_kind=target_kind,
+            target_value=target_value,
+            grid_points=grid_points,
+            reproduce=reproduce,
+            folds=folds,
+            bootstrap=bootstrap,
+            seed=seed,
+            prune_grid=[None],
+        )
+        policy.evaluation["gate_rejected"] = {
+            "prune_below": selection.point.prune_below,
+            "cross_validated_distortion": result.distortion,
+            "cross_validated_containment": result.policy.containment,
+            "cross_validated_forwarded_fraction": result.policy.forwarded_fraction,
+            "note": "the gate's cross-validated distortion exceeds the target: no gate shipped",
+        }
+        return policy, ungated
     evaluation = {
         "folds": held_out.folds,
         "note": held_out.note,
