@@ -114,3 +114,23 @@ def test_stage_latency_groups_by_decision() -> None:
     assert "passthrough, not scored" in summary["by_path"]
     assert summary["all"]["n"] == 2
     assert "decision" in latency.table(summary)
+
+
+def test_calibration_frontier_replays_a_table_at_a_target() -> None:
+    from ib_middleware.lab.calibration import CaseRecord, RungOutcome
+
+    frontier = _load("calibration_frontier")
+    records = [
+        CaseRecord(
+            f"c{index}",
+            100,
+            True,
+            (RungOutcome(index / 10, index > 4, 10, None, 0.5),),
+            group=f"g{index}",
+        )
+        for index in range(10)
+    ]
+    row = frontier.frontier_row(records, 0.0, bootstrap=0)
+    assert row["distortion"] <= 0.0 + 1e-12
+    assert row["containment"] == 1.0
+    assert 0.0 < row["forwarded_fraction"] <= 1.0
