@@ -131,6 +131,8 @@ def test_calibration_frontier_replays_a_table_at_a_target() -> None:
         for index in range(10)
     ]
     row = frontier.frontier_row(records, 0.0, bootstrap=0)
-    assert row["distortion"] <= 0.0 + 1e-12
-    assert row["containment"] == 1.0
+    assert row["target_distortion"] == 0.0
+    assert row["gate"] is None, "no case is a distractor: nothing to prune"
+    # Held out, a fold's threshold is fitted without it: the figures are not in-sample ones.
+    assert 0.0 <= row["distortion"] <= 0.2
     assert 0.0 < row["forwarded_fraction"] <= 1.0
