@@ -255,9 +255,12 @@ async def test_the_cache_is_keyed_by_the_stage_and_its_configuration(mode):
     stage.token_budget = 40  # reconfigured: earlier answers no longer apply
     await ask(CompressingChatModel(LoopModel(seen=[]), stage), mode)
     assert len(generator.history) == 2
+    stage.prune_below = 0.01  # a relevance gate changes decisions too
+    await ask(CompressingChatModel(LoopModel(seen=[]), stage), mode)
+    assert len(generator.history) == 3
     other = make_stage(generator)  # another stage never reuses this one's results
     await ask(CompressingChatModel(LoopModel(seen=[]), other), mode)
-    assert len(generator.history) == 3
+    assert len(generator.history) == 4
 
 
 def test_the_cache_is_bounded():

@@ -39,6 +39,8 @@ def _configuration(stage: CompressionStage) -> tuple[Any, ...]:
         stage.token_budget,
         stage.min_output_tokens,
         stage.on_failure,
+        stage.reject_unsupported_figures,
+        stage.prune_below,
         rungs,
     )
 
