@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.data import financebench_path, load_financebench
+from ib_middleware.lab.graded import containment_cases
 from ib_middleware.relevance import RelevantInformationEstimator
 from ib_middleware.routing import Rung, signal
-from ib_middleware.stage import CompressionStage
+from ib_middleware.selection import SegmentCompressor
+from ib_middleware.stage import CompressionStage, ContextItem
 from ib_middleware.testing import FakeCompressor
 
 pytestmark = pytest.mark.slow
@@ -63,3 +65,30 @@ def test_relevant_information_prefers_the_evidence_to_another_part_of_the_page(g
     assert signal(kept)[0] > signal(echoed)[0]
     assert kept.relevant_tokens > 0
     assert 0.0 < signal(kept)[0] <= 1.0
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_the_relevance_gate_prunes_another_filing_with_the_real_scorer(gemma_engine, mode):
+    # One calibration group: the question's evidence page, and a page of another company's
+    # filing. Measured in calibration, their segment selections explain 0.40 and 0.04 of the
+    # query; a gate at 0.2 keeps the first and prunes the second, sync and async alike.
+    cases = {c.case_id: c for c in containment_cases(financebench_path())}
+    page = cases["financebench_id_01491-0/page"]
+    distractor = cases["financebench_id_01491-0/distractor"]
+    stage = CompressionStage(
+        [Rung(SegmentCompressor(token_counter=gemma_engine), threshold_bits_per_token=0.0)],
+        estimator=RelevantInformationEstimator(gemma_engine),
+        token_budget=64,
+        prune_below=0.2,
+    )
+    items = [ContextItem(case.context, "tool:search") for case in (page, distractor)]
+    run = stage.run if mode == "sync" else stage.arun
+    results = run(items, page.query)
+    kept, pruned = await results if mode == "async" else results
+    assert kept.decision == "accepted"
+    assert pruned.decision == "pruned"
+    assert pruned.text.startswith("[search result: nothing relevant to the question;")
+    assert pruned.attempts[0].estimate is not None
+    assert (
+        pruned.attempts[0].estimate.query_fraction < 0.2 <= kept.attempts[0].estimate.query_fraction
+    )
