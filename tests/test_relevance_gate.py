@@ -116,6 +116,12 @@ def test_the_gate_threshold_comes_from_the_config_or_the_policy(tmp_path):
     assert build_stage(overridden).prune_below == 0.1
     off = StageConfig(policy=path, relevance_gate=False, estimator={"scorer": scorer})
     assert build_stage(off).prune_below is None
+    other_ladder = StageConfig(
+        policy=path,
+        estimator={"scorer": scorer},
+        rungs=[{"name": "rows", "compressor": {"kind": "segments"}}],
+    )
+    assert build_stage(other_ladder).prune_below is None, "fitted on another first rung"
 
 
 def test_a_pruned_decision_is_on_its_span_and_in_the_decision_counter():

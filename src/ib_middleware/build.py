@@ -109,12 +109,18 @@ def _policy(config: StageConfig) -> Policy | None:
 
 
 def _prune_below(config: StageConfig, policy: Policy | None) -> float | None:
-    """The relevance gate's threshold: the config's, else the policy's; None when off."""
+    """The relevance gate's threshold: the config's, else the policy's; None when off.
+
+    A policy's gate was fitted on its first rung's compressions, so it applies only to a
+    ladder that starts with that rung.
+    """
     if not config.relevance_gate:
         return None
     if config.prune_below is not None:
         return config.prune_below
-    return policy.prune_below if policy is not None else None
+    if policy is None or not policy.rungs or not config.rungs:
+        return None
+    return policy.prune_below if config.rungs[0].name == policy.rungs[0].name else None
 
 
 def build_stage(
