@@ -41,7 +41,6 @@ import json
 import math
 import os
 import platform
-import random
 import statistics
 import sys
 import time
@@ -51,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from _sampling import spread_sample
 from ib_integrations.llamacpp import LlamaCppEngine
 from langchain.agents import create_agent
 from langchain.agents.middleware import SummarizationMiddleware
@@ -85,15 +85,6 @@ SUMMARY_SOURCE = "summarization"
 
 
 # Sampling, truncation, intervals -------------------------------------------------------------
-
-
-def spread_sample(total: int, wanted: int, seed: int) -> list[int]:
-    """``wanted`` indices out of ``range(total)``: one seeded pick in each of equal strata."""
-    if wanted >= total:
-        return list(range(total))
-    rng = random.Random(seed)
-    edges = [round(i * total / wanted) for i in range(wanted + 1)]
-    return [rng.randrange(edges[i], edges[i + 1]) for i in range(wanted)]
 
 
 def truncate_tokens(counter: TokenCounter, text: str, limit: int) -> str:

@@ -23,13 +23,14 @@ import argparse
 import json
 import os
 import platform
-import random
 import statistics
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from _sampling import spread_sample
 
 from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
@@ -40,15 +41,6 @@ from ib_middleware.stage import CompressionStage
 
 QUICK_PAGES = 4
 PREFILL_CONTINUATION = "\n"
-
-
-def spread_sample(total: int, wanted: int, seed: int) -> list[int]:
-    """``wanted`` indices out of ``range(total)``: one seeded pick in each of equal strata."""
-    if wanted >= total:
-        return list(range(total))
-    rng = random.Random(seed)
-    edges = [round(i * total / wanted) for i in range(wanted + 1)]
-    return [rng.randrange(edges[i], edges[i + 1]) for i in range(wanted)]
 
 
 def measure(
