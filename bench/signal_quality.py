@@ -52,9 +52,9 @@ from ib_middleware.lab.graded import (
     graded_compressions,
     load_graded_cases,
 )
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.relevance import RelevantInformationEstimator
-from ib_middleware.routing import check_support, signal
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.relevance import RelevantInformationEstimator
+from ib_middleware.judging.routing import check_support, signal
 from ib_middleware.segments import bm25_scores
 
 QUICK_CASES = 10

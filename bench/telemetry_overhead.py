@@ -31,8 +31,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import StageTelemetry
 from ib_middleware.testing import FakeCompressor, FakeScorer

@@ -11,8 +11,8 @@ from types import ModuleType
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from ib_middleware.compressors import ApproximateTokenCounter, ExtractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeScorer
 

@@ -27,9 +27,9 @@ from ib_middleware.lab.calibration import (
 )
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.judges import JUDGES, get_judge
-from ib_middleware.online import CXMIEstimator
+from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.policy import CurvePoint, Policy
-from ib_middleware.routing import Rung
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeScorer
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ib_middleware import routing
+from ib_middleware.judging import routing
 from ib_middleware.lab.calibration import (
     CaseRecord,
     RungOutcome,

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from ib_middleware.build import EngineCache, build_stage
 from ib_middleware.config import EngineConfig, StageConfig
-from ib_middleware.online import ContrastivePMIEstimator
+from ib_middleware.judging.online import ContrastivePMIEstimator
 from ib_middleware.policy import CurvePoint, Policy, PolicyRung
 from ib_middleware.registry import register_engine
 from ib_middleware.testing import FakeCompressor, FakeScorer

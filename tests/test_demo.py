@@ -28,8 +28,8 @@ from ib_middleware.lab.demo import (
     run_demo,
 )
 from ib_middleware.lab.demo._report import holds_answer
-from ib_middleware.online import CXMIEstimator, EstimatorName, OnlineEstimate
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator, EstimatorName, OnlineEstimate
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -38,8 +38,8 @@ from ib_middleware.langgraph import (
     RunRecorder,
     with_compression,
 )
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -39,8 +39,8 @@ from ib_middleware.langgraph import (
     compression_node,
     with_compression,
 )
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage, ContextItem
 from ib_middleware.testing import FakeCompressor, FakeScorer, tool_call
 

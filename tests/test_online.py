@@ -7,7 +7,7 @@ import math
 import pytest
 
 from ib_middleware import EngineError
-from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator
+from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator
 from ib_middleware.testing import FakeScorer
 
 

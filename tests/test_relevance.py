@@ -9,8 +9,8 @@ import pytest
 from ib_middleware import EngineError
 from ib_middleware.compressors import ApproximateTokenCounter, ExtractiveCompressor
 from ib_middleware.engines import ContinuationScore, ScoreRequest
-from ib_middleware.relevance import DEFAULT_RELEVANT_TEMPLATE, RelevantInformationEstimator
-from ib_middleware.routing import Rung, judge, signal
+from ib_middleware.judging.relevance import DEFAULT_RELEVANT_TEMPLATE, RelevantInformationEstimator
+from ib_middleware.judging.routing import Rung, judge, signal
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeScorer
 

@@ -15,8 +15,8 @@ from ib_middleware.config import StageConfig
 from ib_middleware.langgraph import MARKER_KEY, IBMiddleware, MessageCompressor
 from ib_middleware.policy import Policy, default_policy_path
 from ib_middleware.registry import register_engine
-from ib_middleware.relevance import RelevantInformationEstimator
-from ib_middleware.routing import Rung, route_action
+from ib_middleware.judging.relevance import RelevantInformationEstimator
+from ib_middleware.judging.routing import Rung, route_action
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage, ContextItem, pruned_note
 from ib_middleware.testing import FakeScorer

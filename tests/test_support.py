@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ib_middleware.support import ContentSpan, content_spans, unsupported_content
+from ib_middleware.judging.support import ContentSpan, content_spans, unsupported_content
 
 PAGE = "Capital expenditure was $1,577 million in 2018. The logo is red."
 TABLE = (

@@ -12,8 +12,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from ib_middleware import EngineError
 from ib_middleware.compressors import AbstractiveCompressor, ExtractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import StageTelemetry
 from ib_middleware.telemetry import attributes as names

@@ -10,8 +10,8 @@ from opentelemetry.trace import StatusCode
 
 from ib_middleware import EngineError
 from ib_middleware.compressors import AbstractiveCompressor, ExtractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import attributes as names
 from ib_middleware.telemetry import configure_span_file

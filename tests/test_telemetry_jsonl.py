@@ -13,8 +13,8 @@ from opentelemetry.trace import Status, StatusCode
 
 from ib_middleware import EngineError, IBMiddlewareError
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import attributes as names
 from ib_middleware.telemetry import configure_span_file, metrics_path_for

@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import StageTelemetry
 from ib_middleware.telemetry import attributes as names

@@ -44,11 +44,11 @@ from ib_middleware.errors import (
     ScoringUnsupportedError,
 )
 from ib_middleware.observers import StageObserver
-from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimate
+from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimate
 from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE, ScoringTemplate
 from ib_middleware.registry import available_engines, create_engine, get_engine, register_engine
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
-from ib_middleware.routing import Rung
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ from ib_middleware.compressors import AbstractiveCompressor, Compressor, Extract
 from ib_middleware.config import CompressorConfig, EngineConfig, StageConfig
 from ib_middleware.engines import Generator, Scorer, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
-from ib_middleware.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimator
+from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimator
 from ib_middleware.policy import Policy
 from ib_middleware.registry import create_engine
-from ib_middleware.relevance import RelevantInformationEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.relevance import RelevantInformationEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage
 
@@ -143,7 +143,9 @@ def build_stage(
         estimator = CXMIEstimator(scorer)
     elif config.estimator.kind == "relevant_pmi":
         estimator = RelevantInformationEstimator(
-            scorer, relevant_segments=config.estimator.relevant_segments
+            scorer,
+            witness=config.estimator.witness,
+            relevant_segments=config.estimator.relevant_segments,
         )
     else:
         estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)

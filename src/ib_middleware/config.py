@@ -26,7 +26,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from ib_middleware.policy import default_policy_path
 from ib_middleware.prompts import PromptStyle
-from ib_middleware.routing import MIN_OUTPUT_TOKENS
+from ib_middleware.judging.routing import MIN_OUTPUT_TOKENS
 
 __all__ = [
     "CompressorConfig",
@@ -91,6 +91,13 @@ class EstimatorConfig(_Strict):
     reservoir_size: int = Field(default=16, ge=0)
     relevant_segments: int = Field(
         default=3, ge=1, description="relevant_pmi: segments of the context that make up s"
+    )
+    witness: Literal["page", "segments"] = Field(
+        default="page",
+        description=(
+            "relevant_pmi: what stands for what the query needs: the whole page (retention, "
+            "pmi(q; z) / pmi(q; x)) or its top BM25 segments"
+        ),
     )
 
 

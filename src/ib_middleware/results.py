@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ib_middleware.compressors import Compression
-from ib_middleware.online import OnlineEstimate
-from ib_middleware.routing import Decision
-from ib_middleware.support import ContentSpan
+from ib_middleware.judging.online import OnlineEstimate
+from ib_middleware.judging.routing import Decision
+from ib_middleware.judging.support import ContentSpan
 
 __all__ = ["ContextItem", "RungAttempt", "StageResult"]
 

@@ -29,9 +29,9 @@ from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow, redact_quotes
 from ib_middleware.ladder import OnFailure, RungStep, error_text, since
 from ib_middleware.observers import RunObservation, StageObserver
-from ib_middleware.online import OnlineEstimator
+from ib_middleware.judging.online import OnlineEstimator
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
-from ib_middleware.routing import Rung
+from ib_middleware.judging.routing import Rung
 
 __all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult", "pruned_note"]
 
@@ -64,7 +64,7 @@ class CompressionStage(RungStep):
 
     Example:
         >>> from ib_middleware.compressors import ExtractiveCompressor
-        >>> from ib_middleware.online import CXMIEstimator
+        >>> from ib_middleware.judging.online import CXMIEstimator
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage(
         ...     [Rung(ExtractiveCompressor(budget_tokens=12), threshold_bits_per_token=0.5)],
@@ -158,7 +158,7 @@ class CompressionStage(RungStep):
         Under ``on_failure="raise"`` the error is raised instead.
 
         Example:
-            >>> from ib_middleware.online import CXMIEstimator
+            >>> from ib_middleware.judging.online import CXMIEstimator
             >>> from ib_middleware.testing import FakeScorer
             >>> stage = CompressionStage([], estimator=CXMIEstimator(FakeScorer()))
             >>> stage.failure_result(ContextItem("text"), RuntimeError("boom")).reason

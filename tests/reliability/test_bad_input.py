@@ -19,8 +19,8 @@ from langgraph.types import Command
 
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, IBMiddleware, MessageCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

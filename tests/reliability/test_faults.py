@@ -18,8 +18,8 @@ from ib_integrations.openai_compat import OpenAICompatEngine
 
 from ib_middleware.compressors import AbstractiveCompressor, ApproximateTokenCounter
 from ib_middleware.errors import EngineError
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeScorer
 

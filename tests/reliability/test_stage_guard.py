@@ -12,8 +12,8 @@ import asyncio
 import pytest
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.online import CXMIEstimator
-from ib_middleware.routing import Rung
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -20,8 +20,10 @@ from ib_estimators.pointwise import (
     CXMIEstimate,
     PointwiseEstimate,
     RelevantPMIEstimate,
+    RetentionEstimate,
     contrastive_pmi,
     cxmi,
+    pmi_retention,
     relevant_pmi,
 )
 from ib_estimators.rate_distortion import (
@@ -46,6 +48,7 @@ __all__ = [
     "Price",
     "RateDistortionFit",
     "RelevantPMIEstimate",
+    "RetentionEstimate",
     "api_cost",
     "bit_efficiency",
     "contrastive_pmi",
@@ -57,6 +60,7 @@ __all__ = [
     "mc_mutual_information",
     "nats_to_bits",
     "pointwise_terms",
+    "pmi_retention",
     "relevant_pmi",
     "roc_auc",
 ]

@@ -233,3 +233,78 @@ def relevant_pmi(
         surprisal_nats=float(-without_array.sum()),
         per_token_nats=contributions,
     )
+
+
+@dataclass(frozen=True)
+class RetentionEstimate:
+    """How much of what the whole context tells about the query a compression keeps.
+
+    The information bottleneck's pointwise retention: pmi(q; z) / pmi(q; x), with
+    pmi(q; t) = log p(q | t) - log p(q). Its witness is the whole context, so it does not
+    depend on which part of the context anyone ranked as relevant.
+
+    Attributes:
+        compression_nats: pmi(q; z), what z tells about the query.
+        context_nats: pmi(q; x), what the whole context tells about it.
+        query_surprisal_nats: -log p(q), what the query costs to predict from nothing.
+        floor: The least pmi(q; x), as a share of the query's surprisal, the retention divides
+            by (a context that tells almost nothing about the query cannot be retained).
+    """
+
+    compression_nats: float
+    context_nats: float
+    query_surprisal_nats: float
+    floor: float
+
+    @property
+    def retention(self) -> float:
+        """pmi(q; z) / max(pmi(q; x), floor * -log p(q)): 1 keeps all the page tells."""
+        denominator = max(self.context_nats, self.floor * self.query_surprisal_nats)
+        return self.compression_nats / denominator if denominator > 0 else 0.0
+
+
+def pmi_retention(
+    with_compression: ArrayLike | Sequence[float],
+    with_context: ArrayLike | Sequence[float],
+    without: ArrayLike | Sequence[float],
+    *,
+    floor: float = 0.02,
+) -> RetentionEstimate:
+    """Pointwise retention pmi(q; z) / pmi(q; x) from the query's per-token log-probabilities.
+
+    Args:
+        with_compression: log p(q_k | z, q_<k) for every token of the query, in nats.
+        with_context: log p(q_k | x, q_<k), the whole context in place of z.
+        without: log p(q_k | q_<k), neither.
+        floor: The least denominator, as a share of -log p(q).
+
+    Raises:
+        ValueError: If the arrays differ in length, are empty, or hold NaN or infinities.
+
+    Example:
+        >>> estimate = pmi_retention([-1.0, -1.0], [-0.5, -0.5], [-3.0, -3.0])
+        >>> round(estimate.retention, 2)
+        0.8
+    """
+    arrays = [
+        as_float_array(values, name=name).reshape(-1)
+        for values, name in (
+            (with_compression, "with_compression"),
+            (with_context, "with_context"),
+            (without, "without"),
+        )
+    ]
+    if len({array.size for array in arrays}) != 1:
+        sizes = ", ".join(str(array.size) for array in arrays)
+        msg = f"the three scorings must cover the same query tokens; got {sizes} log-probabilities"
+        raise ValueError(msg)
+    if not 0.0 < floor <= 1.0:
+        msg = "floor must be in (0, 1]"
+        raise ValueError(msg)
+    with_z, with_x, null = (float(array.sum()) for array in arrays)
+    return RetentionEstimate(
+        compression_nats=with_z - null,
+        context_nats=with_x - null,
+        query_surprisal_nats=-null,
+        floor=floor,
+    )

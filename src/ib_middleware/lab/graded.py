@@ -33,7 +33,7 @@ from pathlib import Path
 from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.lab.judges import facts_contained
 from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
-from ib_middleware.support import content_spans
+from ib_middleware.judging.support import content_spans
 
 __all__ = [
     "KEEP_KINDS",

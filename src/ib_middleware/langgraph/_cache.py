@@ -54,7 +54,7 @@ class CompressionCache:
     text and query is kept as the key; the results hold the forwarded text.
 
     Example:
-        >>> from ib_middleware.online import CXMIEstimator
+        >>> from ib_middleware.judging.online import CXMIEstimator
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage([], estimator=CXMIEstimator(FakeScorer()), token_budget=8)
         >>> cache = CompressionCache(max_size=2)

@@ -89,8 +89,8 @@ class MessageCompressor:
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage
         >>> from ib_middleware.compressors import ExtractiveCompressor
-        >>> from ib_middleware.online import CXMIEstimator
-        >>> from ib_middleware.routing import Rung
+        >>> from ib_middleware.judging.online import CXMIEstimator
+        >>> from ib_middleware.judging.routing import Rung
         >>> from ib_middleware.testing import FakeScorer
         >>> scorer = FakeScorer(lambda prompt, z: -1.0 if "Document" in prompt else -9.0)
         >>> stage = CompressionStage(

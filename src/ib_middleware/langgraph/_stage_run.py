@@ -65,7 +65,7 @@ def run_stage(
     built with ``on_failure="raise"``.
 
     Example:
-        >>> from ib_middleware.online import CXMIEstimator
+        >>> from ib_middleware.judging.online import CXMIEstimator
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage([], estimator=CXMIEstimator(FakeScorer()), token_budget=8)
         >>> [result] = run_stage(stage, [ContextItem("short")], "q")

@@ -76,7 +76,7 @@ def add_compression(
         >>> from langgraph.graph import START, StateGraph
         >>> from langgraph.prebuilt import ToolNode, tools_condition
         >>> from ib_middleware.langgraph import CompressionState
-        >>> from ib_middleware.online import CXMIEstimator
+        >>> from ib_middleware.judging.online import CXMIEstimator
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage([], estimator=CXMIEstimator(FakeScorer()))
         >>> builder = StateGraph(CompressionState)

@@ -13,7 +13,7 @@ from ib_estimators import ModelSpec, flops_per_generation
 from opentelemetry.util.types import AttributeValue
 
 from ib_middleware.compressors import Compression
-from ib_middleware.online import OnlineEstimate
+from ib_middleware.judging.online import OnlineEstimate
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
 from ib_middleware.telemetry import attributes as names
 

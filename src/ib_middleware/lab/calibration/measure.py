@@ -19,7 +19,7 @@ from ib_middleware.lab.calibration.simulation import CaseRecord, RungOutcome
 from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.lab.judges import Judge
 from ib_middleware.ladder import error_text
-from ib_middleware.routing import signal
+from ib_middleware.judging.routing import signal
 from ib_middleware.stage import CompressionStage, pruned_note
 
 __all__ = ["judgeable", "measure", "save_records"]
@@ -94,8 +94,8 @@ def measure(
     Example:
         >>> from ib_middleware.compressors import ExtractiveCompressor
         >>> from ib_middleware.lab.judges import JUDGES
-        >>> from ib_middleware.online import CXMIEstimator
-        >>> from ib_middleware.routing import Rung
+        >>> from ib_middleware.judging.online import CXMIEstimator
+        >>> from ib_middleware.judging.routing import Rung
         >>> from ib_middleware.testing import FakeScorer
         >>> stage = CompressionStage(
         ...     [Rung(ExtractiveCompressor(budget_tokens=8), threshold_bits_per_token=0.0)],

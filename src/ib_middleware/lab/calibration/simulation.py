@@ -23,7 +23,7 @@ from typing import Literal, TypeAlias
 import numpy as np
 
 from ib_middleware.policy import CurvePoint
-from ib_middleware.routing import Action, route_action
+from ib_middleware.judging.routing import Action, route_action
 
 __all__ = [
     "DEFAULT_GATE_LEVELS",

@@ -5,7 +5,7 @@
 - ``ContrastivePMIEstimator``: z scored under its own context and a reference set (the other
   contexts of the same request plus a bounded reservoir of recent contexts); bounded by
   log(K + 1) for K references.
-- ``ib_middleware.relevance.RelevantInformationEstimator``: how much z tells the scorer about
+- ``ib_middleware.judging.relevance.RelevantInformationEstimator``: how much z tells the scorer about
   the part of x the query needs, log p(s | z, q) - log p(s | q), with s the segments of x that
   rank highest for q. One short scoring pass per compression (the null term is cached).
 
@@ -59,6 +59,8 @@ class OnlineEstimate:
         query_fraction: Relevant-information PMI only: the share of the query's surprisal that
             z explains, log p(q | z) - log p(q) over -log p(q); what the relevance gate
             thresholds (a page about something else explains little of the query).
+        retention: Relevant-information PMI with the whole page as witness only: the share of
+            what the page tells about the query that z keeps, pmi(q; z) / pmi(q; x).
     """
 
     estimator: EstimatorName
@@ -76,6 +78,7 @@ class OnlineEstimate:
     relevant_fraction: float | None = None
     relevant_tokens: int = 0
     query_fraction: float | None = None
+    retention: float | None = None
 
 
 @runtime_checkable

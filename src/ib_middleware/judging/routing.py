@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ib_middleware.compressors import Compression, Compressor
-from ib_middleware.online import OnlineEstimate
-from ib_middleware.support import ContentSpan, unsupported_content
+from ib_middleware.judging.online import OnlineEstimate
+from ib_middleware.judging.support import ContentSpan, unsupported_content
 
 __all__ = [
     "MIN_OUTPUT_TOKENS",
@@ -137,15 +137,18 @@ def check_support(
 def signal(estimate: OnlineEstimate) -> tuple[float, str]:
     """The value thresholds apply to, and its unit.
 
-    For relevant-information PMI it is the share of the relevant part's surprisal that z
-    explains (0 to 1, comparable across pages of any length); for CXMI and contrastive PMI,
-    bits per token of z.
+    For relevant-information PMI it is, with the whole page as witness, the share of what the
+    page tells about the query that z keeps (``retention``: about 1 when z keeps it all; above
+    1 when z says it more plainly than the page), or with BM25 segments as witness the share of
+    their surprisal that z explains (0 to 1); for CXMI and contrastive PMI, bits per token of z.
 
     Example:
-        >>> from ib_middleware.online import OnlineEstimate
+        >>> from ib_middleware.judging.online import OnlineEstimate
         >>> signal(OnlineEstimate("cxmi", 2.0, 2.9, 0.29, 10, False, None, 0, (), 0.0, "m"))
         (0.29, 'bits/token')
     """
+    if estimate.retention is not None:
+        return estimate.retention, "of what the page tells about the query kept"
     if estimate.relevant_fraction is not None:
         return estimate.relevant_fraction, "of the relevant part explained"
     return estimate.bits_per_token, "bits/token"
@@ -176,7 +179,7 @@ def judge(
     """Accept, prune or reject a valid, supported compression by its signal (``route_action``).
 
     Example:
-        >>> from ib_middleware.online import OnlineEstimate
+        >>> from ib_middleware.judging.online import OnlineEstimate
         >>> estimate = OnlineEstimate("cxmi", 2.0, 2.9, 0.29, 10, False, None, 0, (), 0.0, "m")
         >>> judge(estimate, 0.5).reason
         'low bit efficiency: 0.290 < 0.500 bits/token'
