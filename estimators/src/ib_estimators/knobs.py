@@ -1,17 +1,39 @@
-"""Which knobs matter: logistic regression of correctness on configuration features (paper D.4)."""
+"""Which knobs matter: logistic regression of correctness on configuration features (paper D.4).
+
+Fitted with statsmodels, which brings pandas and patsy: it is the ``analysis`` extra
+(``pip install "ib-estimators[analysis]"``, pulled in by ``ib-middleware[lab]``), imported only
+when ``knob_analysis`` runs, so the runtime never loads it.
+"""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
-import statsmodels.api as sm
 from numpy.typing import ArrayLike
-from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from ib_estimators._validation import as_float_array
+
+ANALYSIS_EXTRA = 'pip install "ib-estimators[analysis]"'
+"""What installs statsmodels, named in the error when it is missing."""
+
+
+def _statsmodels() -> tuple[ModuleType, Any, Any]:
+    """``statsmodels.api`` and its two warnings, or an error naming the extra."""
+    try:
+        import statsmodels.api as sm  # noqa: PLC0415  # the analysis extra, loaded on use
+        from statsmodels.tools.sm_exceptions import (  # noqa: PLC0415
+            ConvergenceWarning,
+            PerfectSeparationWarning,
+        )
+    except ModuleNotFoundError as error:
+        msg = f"knob_analysis needs statsmodels: {ANALYSIS_EXTRA}"
+        raise ModuleNotFoundError(msg, name=error.name) from error
+    return sm, ConvergenceWarning, PerfectSeparationWarning
 
 
 @dataclass(frozen=True)
@@ -81,6 +103,7 @@ def knob_analysis(
     Raises:
         ValueError: On mismatched lengths, non-binary outcomes, a constant feature, or a
             perfectly separated design that logistic regression cannot fit.
+        ModuleNotFoundError: Without statsmodels (the ``analysis`` extra).
 
     Example:
         >>> import numpy as np
@@ -119,6 +142,7 @@ def knob_analysis(
         for label in labels[1:]:
             columns.append(np.array([family == label for family in families], dtype=np.float64))
             names.append(f"family[{label}]")
+    sm, ConvergenceWarning, PerfectSeparationWarning = _statsmodels()  # noqa: N806
     design = sm.add_constant(np.column_stack(columns) if columns else np.empty((n_rows, 0)))
     try:
         with warnings.catch_warnings():
