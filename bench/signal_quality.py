@@ -1,29 +1,33 @@
 """Which per-compression signal tells a compression that kept the evidence from one that did not?
 
 Builds compressions of known quality from labelled cases (``ib_middleware.lab.graded``: keep
-kinds such as the evidence verbatim, lose kinds such as a figure swapped for another figure of
-the same page) and scores every one with each online signal and, in the same run, with free
-baselines. For each signal and each lose kind it prints the AUC of keep against that kind, with
-a 95% bootstrap interval over cases.
+kinds such as the evidence verbatim or an abstractive paraphrase of its row, lose kinds such as
+a figure swapped for another column of the same row) and scores every one with each online
+signal and, in the same run, with free baselines, alone and behind the same support check. For
+each signal and each lose kind it prints the AUC of keep against that kind, with a 95%
+bootstrap interval over cases.
 
 Signals (the scorer is the default stage's, the embedded Gemma-3-270M):
-- ``relevant_pmi+support`` (the default stage's rule): the share of the query-relevant part of
-  the page that z explains, and minus infinity when z states a figure or name the page does
-  not, or places a figure on another row (``routing.check_support``);
-- ``relevant_pmi``: the same share without the support check; ``relevant_pmi_bpt``: its bits per
-  token of z;
+- ``retention+support`` (the default stage's rule): the share of what the whole page tells
+  about the query that z keeps, pmi(q; z) / pmi(q; x), and minus infinity when the support
+  check rejects z (``routing.check_support``); ``retention`` without the check;
+- ``relevant_pmi+support`` and ``relevant_pmi``: the share of s, the page's top-3 BM25
+  segments, that z explains (the previous default; its witness repeats the segments rung's
+  ranking);
+- ``oracle+support`` and ``oracle``: the same with s = the annotated evidence (a bound no
+  deployed estimator reaches: it needs the label);
 - ``support``: the support check alone (1 or 0);
-- ``cxmi`` and ``cxmi+support``: CXMI bits per token (scored on the first ``--cxmi-cases`` cases
-  only: each compression costs a prefill of the whole page);
+- ``cxmi`` and ``cxmi+support``: CXMI bits per token (first ``--cxmi-cases`` cases only);
 - baselines: ``length`` (tokens of z), ``overlap`` (share of z's words found in the page) and
-  ``bm25`` (BM25 of z for the query). A baseline's AUC is taken in its better direction for each
-  kind, which favours the baselines.
+  ``bm25`` (BM25 of z for the query), each also behind the support check (``length+support``,
+  ...). A baseline's AUC is taken in its better direction for each kind, which favours them.
 
 The last line is one JSON object: ``default_signal``, ``min_auc``, ``auc_by_kind``,
-``auc_ci_by_kind``, ``best_baseline_auc_by_kind``, ``n_cases``, every signal's AUCs, timings
-and the machine.
+``auc_ci_by_kind``, ``best_baseline_auc_by_kind``, ``best_baseline_with_support_auc_by_kind``,
+``margin_over_best_baseline`` (against the better of the two), ``n_cases``, every signal's
+AUCs, timings and the machine.
 
-Run: uv run python bench/signal_quality.py [--quick] [--data cases.jsonl]
+Run: uv run python bench/signal_quality.py [--quick] [--cases N] [--signals retention,oracle]
 Data: FinanceBench sample (Islam et al., 2023; CC BY-NC 4.0), bundled with the package.
 """
 
@@ -44,6 +48,9 @@ from ib_estimators import roc_auc
 
 from ib_middleware.build import EngineCache
 from ib_middleware.config import StageConfig
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.relevance import RelevantInformationEstimator
+from ib_middleware.judging.routing import check_support
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.graded import (
     LOSE_KINDS,
@@ -52,13 +59,12 @@ from ib_middleware.lab.graded import (
     graded_compressions,
     load_graded_cases,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.relevance import RelevantInformationEstimator
-from ib_middleware.judging.routing import check_support, signal
-from ib_middleware.segments import bm25_scores
+from ib_middleware.segments import bm25_scores, join_segments
 
 QUICK_CASES = 10
 BASELINES = ("length", "overlap", "bm25")
+SUPPORTED_BASELINES = tuple(f"{name}+support" for name in BASELINES)
+ESTIMATES = ("retention", "relevant_pmi", "oracle")
 _WORD = re.compile(r"\w+")
 
 
@@ -68,17 +74,23 @@ def _overlap(text: str, context: str) -> float:
     return sum(w in page for w in words) / len(words) if words else 0.0
 
 
+def _gated(value: float, supported: bool) -> float:
+    return value if supported else -math.inf
+
+
 def _score_all(
     cases: list[GradedCase],
     compressions: list[GradedCompression],
     *,
     cxmi_cases: int,
+    estimates: tuple[str, ...],
     progress: Callable[[str], None],
 ) -> tuple[list[dict[str, float]], dict[str, float]]:
     config = StageConfig(policy=None)
     scorer = EngineCache().get(config.estimator.scorer)
-    relevant = RelevantInformationEstimator(
-        scorer, relevant_segments=config.estimator.relevant_segments
+    by_page = RelevantInformationEstimator(scorer, witness="page")
+    by_segments = RelevantInformationEstimator(
+        scorer, witness="segments", relevant_segments=config.estimator.relevant_segments
     )
     cxmi = CXMIEstimator(scorer)
     by_id = {case.case_id: case for case in cases}
@@ -89,25 +101,34 @@ def _score_all(
         case = by_id[item.case_id]
         spans, _ = check_support(item.text, case.context, case.query)
         supported = not spans
-        started = time.perf_counter()
-        estimate = relevant.estimate(case.context, case.query, item.text)
-        timings["relevant_pmi"].append(time.perf_counter() - started)
-        share, _ = signal(estimate)
         row = {
-            "relevant_pmi": share,
-            "relevant_pmi_bpt": estimate.bits_per_token,
-            "relevant_pmi+support": share if supported else -math.inf,
             "support": 1.0 if supported else 0.0,
-            "length": float(estimate.n_tokens),
+            "length": float(len(item.text.split())),
             "overlap": _overlap(item.text, case.context),
             "bm25": bm25_scores([item.text, case.context], case.query)[0],
         }
+        for name in BASELINES:
+            row[f"{name}+support"] = _gated(row[name], supported)
+        for name in estimates:
+            started = time.perf_counter()
+            if name == "retention":
+                value = by_page.estimate(case.context, case.query, item.text).retention
+            else:
+                evidence = join_segments(case.evidence, with_headers=False)
+                witness = evidence if name == "oracle" else None
+                estimate = by_segments.estimate(
+                    case.context, case.query, item.text, relevant=witness
+                )
+                value = estimate.relevant_fraction
+            timings[name].append(time.perf_counter() - started)
+            row[name] = float(value if value is not None else 0.0)
+            row[f"{name}+support"] = _gated(row[name], supported)
         if item.case_id in cxmi_ids:
             started = time.perf_counter()
-            value = cxmi.estimate(case.context, case.query, item.text).bits_per_token
+            bpt = cxmi.estimate(case.context, case.query, item.text).bits_per_token
             timings["cxmi"].append(time.perf_counter() - started)
-            row["cxmi"] = value
-            row["cxmi+support"] = value if supported else -math.inf
+            row["cxmi"] = bpt
+            row["cxmi+support"] = _gated(bpt, supported)
         rows.append(row)
         if number % 25 == 0:
             progress(f"{number}/{len(compressions)} compressions scored")
@@ -132,10 +153,21 @@ def _aucs(
             groups=[item.case_id for item, _ in chosen],
         )
         auc, low, high = estimate.auc, estimate.ci_low, estimate.ci_high
-        if name in BASELINES and auc < 0.5:
+        if name in BASELINES + SUPPORTED_BASELINES and auc < 0.5:
             auc, low, high = 1.0 - auc, 1.0 - high, 1.0 - low
         out[kind] = (auc, low, high, estimate.n_negative)
     return out
+
+
+def _best(
+    table: dict[str, dict[str, tuple[float, float, float, int]]],
+    names: tuple[str, ...],
+    kinds: list[str],
+) -> dict[str, float]:
+    return {
+        kind: round(max(table[name][kind][0] for name in names if kind in table[name]), 3)
+        for kind in kinds
+    }
 
 
 def main() -> None:
@@ -144,6 +176,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_CASES} cases (minutes)")
     parser.add_argument("--cases", type=int, help="use N cases spread evenly over the data")
     parser.add_argument("--cxmi-cases", type=int, help="cases CXMI is scored on (slow)")
+    parser.add_argument(
+        "--signals",
+        default=",".join(ESTIMATES),
+        help="estimates to score, of " + ", ".join(ESTIMATES) + " (the default's is always in)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     cases = load_graded_cases(args.data or financebench_path())
@@ -151,7 +188,13 @@ def main() -> None:
     if wanted:
         step = max(1, len(cases) // wanted)
         cases = cases[::step][:wanted]
-    cxmi_cases = args.cxmi_cases if args.cxmi_cases is not None else (1 if args.quick else 6)
+    cxmi_cases = args.cxmi_cases if args.cxmi_cases is not None else (0 if args.quick else 3)
+    default_estimate = "retention" if StageConfig().estimator.witness == "page" else "relevant_pmi"
+    estimates = tuple(
+        name
+        for name in ESTIMATES
+        if name in {default_estimate, *(part.strip() for part in args.signals.split(","))}
+    )
     compressions = graded_compressions(cases, seed=args.seed)
     print(f"{len(cases)} cases, {len(compressions)} graded compressions", file=sys.stderr)
     started = time.perf_counter()
@@ -159,19 +202,20 @@ def main() -> None:
         cases,
         compressions,
         cxmi_cases=cxmi_cases,
+        estimates=estimates,
         progress=lambda line: print(line, file=sys.stderr, flush=True),
     )
     names = [
-        "relevant_pmi+support",
-        "relevant_pmi",
-        "relevant_pmi_bpt",
+        *(f"{name}+support" for name in estimates),
+        *estimates,
         "support",
-        "cxmi+support",
-        "cxmi",
+        *(("cxmi+support", "cxmi") if cxmi_cases else ()),
         *BASELINES,
+        *SUPPORTED_BASELINES,
     ]
     table = {name: _aucs(compressions, rows, name) for name in names}
-    kinds = [kind for kind in LOSE_KINDS if kind in table["relevant_pmi+support"]]
+    default = f"{default_estimate}+support"
+    kinds = [kind for kind in LOSE_KINDS if kind in table[default]]
     print(f"{'signal':22s}" + "".join(f"{kind[:13]:>15s}" for kind in kinds))
     for name in names:
         cells = "".join(
@@ -179,12 +223,9 @@ def main() -> None:
             for kind in kinds
         )
         print(f"{name:22s}{cells}")
-    default = "relevant_pmi+support"
     auc_by_kind = {kind: round(table[default][kind][0], 3) for kind in kinds}
-    best_baseline = {
-        kind: round(max(table[b][kind][0] for b in BASELINES if kind in table[b]), 3)
-        for kind in kinds
-    }
+    best_baseline = _best(table, BASELINES, kinds)
+    best_with_support = _best(table, SUPPORTED_BASELINES, kinds)
     unsupported_passing = sum(
         1
         for item, row in zip(compressions, rows, strict=True)
@@ -200,8 +241,10 @@ def main() -> None:
             for kind in kinds
         },
         "best_baseline_auc_by_kind": best_baseline,
+        "best_baseline_with_support_auc_by_kind": best_with_support,
         "margin_over_best_baseline": {
-            kind: round(auc_by_kind[kind] - best_baseline[kind], 3) for kind in kinds
+            kind: round(auc_by_kind[kind] - max(best_baseline[kind], best_with_support[kind]), 3)
+            for kind in kinds
         },
         "signals": {
             name: {kind: round(cell[0], 3) for kind, cell in table[name].items()} for name in names

@@ -1,4 +1,4 @@
-"""Relevant-information PMI with a fake scorer: the relevant part, the cache, errors, routing."""
+"""Relevant-information PMI with a fake scorer: both witnesses, the cache, errors, routing."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ async def estimate(estimator, compression, mode, *, context=PAGE, query=QUERY):
 def test_relevant_part_is_the_top_segments_in_source_order():
     # BM25 ranks ACTUAL first, then GUIDANCE, then TRAVEL; the logo and the board share no term.
     def part(k):
-        return RelevantInformationEstimator(FakeScorer(), relevant_segments=k).relevant_part(
-            PAGE, QUERY
-        )
+        return RelevantInformationEstimator(
+            FakeScorer(), witness="segments", relevant_segments=k
+        ).relevant_part(PAGE, QUERY)
 
     assert part(1) == ACTUAL
     assert part(2) == f"{GUIDANCE}\n{ACTUAL}"  # source order, no elision mark
@@ -52,12 +52,12 @@ def test_relevant_part_is_the_top_segments_in_source_order():
 
 def test_relevant_part_of_a_table_is_the_row_without_its_header():
     table = "Cash flows\n(Millions)\n2018\n2017\nCapex\n(1,577)\n(1,373)\nDividends\n(3,193)\n"
-    estimator = RelevantInformationEstimator(FakeScorer())
+    estimator = RelevantInformationEstimator(FakeScorer(), witness="segments")
     assert estimator.relevant_part(table, "What was capex?") == "Capex (1,577) (1,373)"
 
 
 def test_relevant_part_without_any_match_keeps_the_first_segment():
-    estimator = RelevantInformationEstimator(FakeScorer())
+    estimator = RelevantInformationEstimator(FakeScorer(), witness="segments")
     assert estimator.relevant_part(PAGE, "Who audits the firm?") == "The logo is red."
     assert estimator.relevant_part("  \n ", "q") == ""
 
@@ -65,7 +65,7 @@ def test_relevant_part_without_any_match_keeps_the_first_segment():
 @pytest.mark.parametrize("mode", MODES)
 async def test_estimate_scores_the_relevant_part_with_and_without_the_compression(mode):
     scorer = evidence_scorer()
-    estimator = RelevantInformationEstimator(scorer, relevant_segments=1)
+    estimator = RelevantInformationEstimator(scorer, witness="segments", relevant_segments=1)
     result = await estimate(estimator, GOOD, mode)
     with_z, query_with_z, without_z, query_alone = scorer.history
     template = DEFAULT_RELEVANT_TEMPLATE
@@ -91,7 +91,7 @@ async def test_estimate_scores_the_relevant_part_with_and_without_the_compressio
 
 @pytest.mark.parametrize("mode", MODES)
 async def test_a_compression_without_the_evidence_explains_nothing(mode):
-    estimator = RelevantInformationEstimator(evidence_scorer())
+    estimator = RelevantInformationEstimator(evidence_scorer(), witness="segments")
     result = await estimate(estimator, "The logo is red.", mode)
     assert result.nats == pytest.approx(0.0)
     assert result.relevant_fraction == pytest.approx(0.0)
@@ -100,7 +100,7 @@ async def test_a_compression_without_the_evidence_explains_nothing(mode):
 @pytest.mark.parametrize("mode", MODES)
 async def test_the_null_score_is_cached_per_relevant_part_and_query(mode):
     scorer = evidence_scorer()
-    estimator = RelevantInformationEstimator(scorer)
+    estimator = RelevantInformationEstimator(scorer, witness="segments")
     first = await estimate(estimator, GOOD, mode)
     assert len(scorer.history) == 4
     second = await estimate(estimator, "The logo is red.", mode)
@@ -114,7 +114,7 @@ async def test_the_null_score_is_cached_per_relevant_part_and_query(mode):
 
 def test_no_cache_scores_the_null_every_time():
     scorer = evidence_scorer()
-    estimator = RelevantInformationEstimator(scorer, cache_size=0)
+    estimator = RelevantInformationEstimator(scorer, witness="segments", cache_size=0)
     estimator.estimate(PAGE, QUERY, GOOD)
     estimator.estimate(PAGE, QUERY, GOOD)
     assert len(scorer.history) == 8
@@ -137,7 +137,7 @@ class CountingScorer(FakeScorer):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("drop", [1, -1], ids=["too few", "too many"])
 async def test_wrong_number_of_scores_is_an_engine_error(mode, drop):
-    estimator = RelevantInformationEstimator(CountingScorer(drop))
+    estimator = RelevantInformationEstimator(CountingScorer(drop), witness="segments")
     with pytest.raises(EngineError, match="scores for 4 requests"):
         await estimate(estimator, GOOD, mode)
 
@@ -147,7 +147,7 @@ async def test_unusable_scores_are_engine_errors(mode):
     scorer = evidence_scorer()
     # The batch: s after z, the query after z, then s and the query alone.
     scorer.enqueue([-1.0], [-1.0], [-2.0, -2.0], [-1.0])
-    estimator = RelevantInformationEstimator(scorer)
+    estimator = RelevantInformationEstimator(scorer, witness="segments")
     with pytest.raises(EngineError, match="tokenised the same text differently"):
         await estimate(estimator, GOOD, mode)
     scorer.enqueue([float("nan")], [-1.0], [-2.0], [-1.0])
@@ -158,11 +158,11 @@ async def test_unusable_scores_are_engine_errors(mode):
 def test_bad_options_are_rejected():
     for options in ({"relevant_segments": 0}, {"cache_size": -1}):
         with pytest.raises(ValueError, match="relevant_segments"):
-            RelevantInformationEstimator(FakeScorer(), **options)
+            RelevantInformationEstimator(FakeScorer(), witness="segments", **options)
 
 
 def test_routing_signal_is_the_fraction_explained():
-    estimator = RelevantInformationEstimator(evidence_scorer())
+    estimator = RelevantInformationEstimator(evidence_scorer(), witness="segments")
     result = estimator.estimate(PAGE, QUERY, GOOD)
     value, unit = signal(result)
     assert value == pytest.approx(0.8)
@@ -180,7 +180,7 @@ def test_routing_signal_is_the_fraction_explained():
 async def test_the_stage_thresholds_the_fraction(mode):
     stage = CompressionStage(
         [Rung(ExtractiveCompressor(budget_tokens=24), threshold_bits_per_token=0.5)],
-        estimator=RelevantInformationEstimator(evidence_scorer()),
+        estimator=RelevantInformationEstimator(evidence_scorer(), witness="segments"),
         token_budget=20,
     )
     [result] = stage.run([PAGE], QUERY) if mode == "sync" else await stage.arun([PAGE], QUERY)
@@ -197,8 +197,74 @@ async def test_query_fraction_is_the_share_of_the_query_the_compression_explains
             return -1.0 if "Capital expenditure" in prompt else -4.0
         return -2.0
 
-    estimator = RelevantInformationEstimator(FakeScorer(scorer_function))
+    estimator = RelevantInformationEstimator(FakeScorer(scorer_function), witness="segments")
     on_topic = await estimate(estimator, ACTUAL, mode)
     off_topic = await estimate(estimator, "The logo is red.", mode)
     assert on_topic.query_fraction == pytest.approx(0.75)
     assert off_topic.query_fraction == pytest.approx(0.0)
+
+
+# --- the whole page as witness: pointwise retention pmi(q; z) / pmi(q; x) ---------------------
+
+
+def retention_scorer() -> FakeScorer:
+    """The query costs 1 nat after text stating 1,577, 3 after other text, 5 after nothing."""
+
+    def score(prompt: str, continuation: str) -> float:
+        if "1,577" in prompt:
+            return -1.0
+        return -3.0 if "Passage:\n" in prompt else -5.0
+
+    return FakeScorer(score)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_retention_scores_the_query_after_z_after_the_page_and_alone(mode):
+    scorer = retention_scorer()
+    estimator = RelevantInformationEstimator(scorer)
+    assert estimator.witness == "page"
+    result = await estimate(estimator, GOOD, mode)
+    template = DEFAULT_RELEVANT_TEMPLATE
+    assert scorer.history == [
+        ScoreRequest(template.query_with_compression.format(compression=GOOD), QUERY),
+        ScoreRequest(template.query_with_compression.format(compression=PAGE), QUERY),
+        ScoreRequest(template.query_without_compression, QUERY),
+    ]
+    assert result.nats == pytest.approx(4.0)  # pmi(q; z)
+    assert result.retention == pytest.approx(1.0)  # z keeps all the page tells about q
+    assert result.query_fraction == pytest.approx(0.8)
+    assert result.relevant_fraction is None
+    assert signal(result) == (pytest.approx(1.0), "of what the page tells about the query kept")
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_retention_of_the_wrong_part_is_low_and_the_page_scores_are_cached(mode):
+    scorer = retention_scorer()
+    estimator = RelevantInformationEstimator(scorer)
+    good = await estimate(estimator, GOOD, mode)
+    wrong = await estimate(estimator, GUIDANCE.replace("1,700", "1,800"), mode)
+    assert len(scorer.history) == 4, "the page and the query alone are scored once per page"
+    assert wrong.retention == pytest.approx(0.5)
+    assert good.retention > wrong.retention
+
+
+def test_retention_divides_by_at_least_a_floor_of_the_query():
+    # A page that tells nothing about the query: retention is not blown up by a tiny pmi(q; x).
+    scorer = FakeScorer(lambda prompt, s: -4.99 if "Passage" in prompt else -5.0)
+    estimator = RelevantInformationEstimator(scorer, retention_floor=0.1)
+    result = estimator.estimate(PAGE, QUERY, "The logo is red.")
+    assert result.retention == pytest.approx(0.01 / 0.5)
+
+
+def test_an_explicit_witness_overrides_the_page():
+    scorer = evidence_scorer()
+    estimator = RelevantInformationEstimator(scorer)
+    result = estimator.estimate(PAGE, QUERY, GOOD, relevant=ACTUAL)
+    assert result.relevant_fraction == pytest.approx(0.8)
+    assert result.retention is None
+    assert scorer.history[0].continuation == ACTUAL
+
+
+def test_an_unknown_witness_is_rejected():
+    with pytest.raises(ValueError, match="witness"):
+        RelevantInformationEstimator(FakeScorer(), witness="oracle")  # type: ignore[arg-type]

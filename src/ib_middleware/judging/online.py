@@ -5,9 +5,9 @@
 - ``ContrastivePMIEstimator``: z scored under its own context and a reference set (the other
   contexts of the same request plus a bounded reservoir of recent contexts); bounded by
   log(K + 1) for K references.
-- ``ib_middleware.judging.relevance.RelevantInformationEstimator``: how much z tells the scorer about
-  the part of x the query needs, log p(s | z, q) - log p(s | q), with s the segments of x that
-  rank highest for q. One short scoring pass per compression (the null term is cached).
+- ``ib_middleware.judging.relevance.RelevantInformationEstimator``: how much of what x tells about
+  the query z keeps, pmi(q; z) / pmi(q; x) (or, with BM25 segments s as witness, how much z
+  tells about s). One short scoring pass per compression (the z-free terms are cached).
 
 All report nats, bits and bits per token of z (in the scorer's tokens).
 """
