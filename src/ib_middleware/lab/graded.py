@@ -7,18 +7,18 @@ against each lose kind measures how far it does.
 
 Keep kinds: ``evidence`` (the evidence's segments verbatim), ``evidence_figures`` (only those of
 its sentences or table rows that hold figures), ``evidence_headers`` (the evidence with its
-table's header rows).
+table's header rows), and the paraphrases of an evidence row an abstractive rung would write
+(``paraphrase``, ``paraphrase_scaled``: ``ib_middleware.lab.paraphrases``).
 
 Lose kinds: ``figures_altered`` (every figure changed, same format, none of them on the page),
 ``figure_swap`` (one figure replaced by another figure of the same page: another column, row or
 year), ``entity_swap`` (the names replaced by another filing's), ``wrong_part`` (a passage of the
 same page and about the same length, without the evidence), ``other_filing`` (another case's
 evidence), ``generic_summary``, ``query_echo`` and ``cut_before_figures`` (the evidence up to
-its first figure). A kind a case cannot make (no names to swap, say) is left out for that case.
-
-Input: JSON Lines with ``context``, ``query`` and ``evidence`` (and an optional ``id`` and
-``answer``), or FinanceBench's layout (each evidence page is the context, its annotated
-``evidence_text`` the evidence).
+its first figure); from the evidence row, wrong paraphrases: ``column_swap`` (the same row's
+other column), ``year_swap``, ``unit_swap`` and ``sign_flip``. A kind a case cannot make is
+left out for that case. Input: JSON Lines with ``context``, ``query`` and ``evidence`` (optional
+``id``, ``answer``), or FinanceBench's layout (each evidence page with its ``evidence_text``).
 """
 
 from __future__ import annotations
@@ -26,26 +26,35 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from ib_middleware.lab.data.cases import LabelledCase
-from ib_middleware.lab.judges import facts_contained
-from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
 from ib_middleware.judging.support import content_spans
+from ib_middleware.lab.data.cases import LabelledCase
+from ib_middleware.lab.judges import facts_contained, normalize_text
+from ib_middleware.lab.paraphrases import (
+    PARAPHRASE_KEEP_KINDS,
+    PARAPHRASE_LOSE_KINDS,
+    row_paraphrases,
+)
+from ib_middleware.segments import Segment, bm25_scores, join_segments, split_segments
 
 __all__ = [
     "KEEP_KINDS",
     "LOSE_KINDS",
     "GradedCase",
     "GradedCompression",
+    "LabelSource",
     "containment_cases",
     "graded_compressions",
     "load_graded_cases",
+    "needed_figures",
 ]
 
-KEEP_KINDS = ("evidence", "evidence_figures", "evidence_headers")
+KEEP_KINDS = ("evidence", "evidence_figures", "evidence_headers", *PARAPHRASE_KEEP_KINDS)
 LOSE_KINDS = (
     "figures_altered",
     "figure_swap",
@@ -55,6 +64,7 @@ LOSE_KINDS = (
     "generic_summary",
     "query_echo",
     "cut_before_figures",
+    *PARAPHRASE_LOSE_KINDS,
 )
 _GENERIC = "The document is a page of a company filing with financial statements and related notes."
 _MAX_EVIDENCE_SEGMENTS = 3
@@ -72,6 +82,7 @@ class GradedCase:
         evidence: The segments of X that answer Q (at most three, in source order).
         answer: The gold answer, when known.
         group: Which document the context comes from (other-filing compressions avoid it).
+        justification: How the gold answer was found or computed (FinanceBench's field).
     """
 
     case_id: str
@@ -80,6 +91,7 @@ class GradedCase:
     evidence: tuple[Segment, ...]
     answer: str = ""
     group: str = ""
+    justification: str = ""
 
 
 @dataclass(frozen=True)
@@ -151,7 +163,8 @@ def _cases_from_row(row: dict[str, object], line: int) -> list[GradedCase]:
         located = _locate(page, str(item.get("evidence_text", "")), hint)
         case_id = f"{row.get('financebench_id', line)}-{number}"
         group = str(item.get("doc_name", row.get("doc_name", "")))
-        cases.append(GradedCase(case_id, page, query, located, answer, group))
+        justification = str(row.get("justification") or "")
+        cases.append(GradedCase(case_id, page, query, located, answer, group, justification))
     return cases
 
 
@@ -346,6 +359,12 @@ def graded_compressions(cases: Sequence[GradedCase], *, seed: int = 0) -> list[G
         add("wrong_part", _wrong_part(case, len(evidence)))
         add("generic_summary", _GENERIC)
         add("query_echo", case.query)
+        answer = _digits_value(case.answer)
+        rows = sorted(case.evidence, key=lambda s: answer not in _digits_value(s.text))
+        for kind, text in next(
+            filter(None, (row_paraphrases(s, answer) for s in rows)), {}
+        ).items():
+            add(kind, text)
     return out
 
 
@@ -364,6 +383,79 @@ def _window(case: GradedCase, rng: random.Random, share: float = 0.55) -> str:
     return "".join(lines[begin : begin + size]).strip()
 
 
+_LINE_ITEM = re.compile(r"line items? named:?\s*(.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE)
+_YEAR = re.compile(r"(?:19|20)\d{2}")
+_SMALL = re.compile(r"\d{1,2}")
+_FIGURE_LETTERS = re.compile(r"[A-Za-z]{2,}")
+_SCALE_WORDS = frozenset({"million", "millions", "billion", "billions", "thousand", "bn", "mn"})
+LabelSource = Literal["answer", "line_items", "evidence"]
+"""Where a filing page's label comes from (``needed_figures``)."""
+
+
+def _row_label(text: str) -> str:
+    spans = [s for s in content_spans(text) if s.kind == "figure"]
+    # Spacing differs between a justification and a PDF's text ("Inventories,net(Note6)").
+    return normalize_text(text[: spans[0].start] if spans else text).replace(" ", "")
+
+
+def _line_items(justification: str) -> list[str]:
+    """The line-item names a FinanceBench justification gives (``... line item named: X.``)."""
+    cleaned = unicodedata.normalize("NFKC", justification.replace("\u00c2", ""))
+    names = [normalize_text(name).replace(" ", "") for name in _LINE_ITEM.findall(cleaned)]
+    return [name for name in names if name and not name.startswith("blank")]
+
+
+def _justification_figures(justification: str, context: str) -> list[str]:
+    """The justification's own figures that the page states (not years, not ``* 100``)."""
+    out = []
+    for span in content_spans(justification):
+        if span.kind != "figure":
+            continue
+        letters = set(_FIGURE_LETTERS.findall(span.text.lower())) - _SCALE_WORDS
+        digits = span.text.replace(",", "").strip("$ ")
+        # Years, ``* 100`` and bare small integers (``Note 12``, ``Section 12(b)``) are not data.
+        if letters or _YEAR.fullmatch(digits) or digits == "100" or _SMALL.fullmatch(digits):
+            continue
+        if facts_contained(span.text, context) and span.text not in out:
+            out.append(span.text)
+    return out
+
+
+def needed_figures(case: GradedCase) -> tuple[LabelSource, tuple[str, ...]]:
+    r"""What a filing page must keep for its question, and where that label comes from.
+
+    The answer itself when the page states its figures (or, for an answer without figures,
+    the answer's words); else the figures of the line items the justification names (the
+    first row of the page labelled with each name) and the justification's own figures the
+    page states; else every figure of the evidence's segments.
+
+    Example:
+        >>> page = "Cash flows\n(Millions)\n2018\n2017\nCapex\n(1,577)\n(1,373)\nSales\n900\n800"
+        >>> case = GradedCase("c", page, "Capex to sales?", (), "1.75",
+        ...                   justification="The line item named: Capex.")
+        >>> needed_figures(case)
+        ('line_items', ('1,577', '1,373'))
+    """
+    if case.answer and facts_contained(case.answer, case.context):
+        return "answer", (case.answer,)
+    rows = [s for s in split_segments(case.context) if s.kind == "row"]
+    figures: list[str] = []
+    for name in _line_items(case.justification):
+        row = next((r for r in rows if _row_label(r.text).startswith(name)), None)
+        if row is not None:
+            figures += [s.text for s in content_spans(row.text) if s.kind == "figure"]
+    figures += _justification_figures(case.justification, case.context)
+    if figures:
+        return "line_items", tuple(dict.fromkeys(figures))
+    evidence = [
+        span.text
+        for segment in case.evidence
+        for span in content_spans(segment.text)
+        if span.kind == "figure"
+    ]
+    return "evidence", tuple(evidence)
+
+
 def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
     """Calibration cases labelled by evidence containment, built reproducibly from graded cases.
 
@@ -376,9 +468,11 @@ def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
       ``needs_evidence=False`` (nothing on it answers the question: forwarding nothing of it
       loses nothing).
 
-    The label is what the question needs: the gold answer when the page states its figures
-    (the ``facts`` judge finds them), else every figure of the evidence's segments; so the
-    ``facts`` judge labels a compression correct exactly when it keeps them.
+    The label is what the question needs (``needed_figures``): the gold answer when the page
+    states its figures (the ``facts`` judge finds them), else the figures of the line items the
+    justification names and its own figures found on the page, else every figure of the
+    evidence's segments; so the ``facts`` judge labels a compression correct exactly when it
+    keeps them.
 
     Example:
         >>> from ib_middleware.lab.data import financebench_path
@@ -389,15 +483,14 @@ def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
     graded = load_graded_cases(path)
     out = []
     for case in graded:
-        figures = [
-            span.text
+        if not any(
+            span.kind == "figure"
             for segment in case.evidence
             for span in content_spans(segment.text)
-            if span.kind == "figure"
-        ]
-        if not figures:
+        ):
             continue
-        label = case.answer if facts_contained(case.answer, case.context) else " ".join(figures)
+        source, figures = needed_figures(case)
+        label = case.answer if source == "answer" else " ".join(figures)
         rng = random.Random(f"{seed}-{case.case_id}")  # noqa: S311  # a seeded draw, not a secret
         company = _company(case.group)
         others = sorted(
