@@ -16,6 +16,7 @@ extra.
 
 from typing import TYPE_CHECKING
 
+from ib_middleware import _logging  # noqa: F401  # the logging defaults: quiet by default
 from ib_middleware.build import build_stage
 from ib_middleware.compressors import (
     AbstractiveCompressor,
@@ -43,12 +44,12 @@ from ib_middleware.errors import (
     IBMiddlewareError,
     ScoringUnsupportedError,
 )
-from ib_middleware.observers import StageObserver
 from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimate
+from ib_middleware.judging.routing import Rung
+from ib_middleware.observers import StageObserver
 from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE, ScoringTemplate
 from ib_middleware.registry import available_engines, create_engine, get_engine, register_engine
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 
 if TYPE_CHECKING:

