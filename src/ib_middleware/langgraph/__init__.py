@@ -12,6 +12,8 @@
 - ``IBMiddleware(stage)``: LangChain v1 ``create_agent`` middleware (needs the ``langchain``
   extra: ``pip install "ib-middleware[langchain]"``; loaded on first use).
 - ``ChatModelGenerator(model)``: any LangChain chat model as a compressor's generator.
+- ``GeneratorChatModel(generator=...)``: the reverse, any engine (the embedded SmolLM2) as a
+  LangChain chat model, so an agent runs offline; it answers and never calls tools.
 
 Decisions are recorded under the state key ``ib_decisions`` (``DECISIONS_KEY``; declare it as
 ``ib_decisions: Decisions``): one JSON-ready dict per decision (``StageResult.to_dict(
@@ -39,6 +41,7 @@ from ib_middleware.langgraph._common import (
 from ib_middleware.langgraph._generator import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
+from ib_middleware.langgraph._offline_chat import GeneratorChatModel
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.langgraph._runs import RecordedRun, RunRecorder
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
@@ -59,6 +62,7 @@ __all__ = [
     "CompressionCache",
     "CompressionState",
     "Decisions",
+    "GeneratorChatModel",
     "IBMiddleware",
     "IBState",
     "MessageCompressor",
