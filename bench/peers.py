@@ -9,7 +9,9 @@ question needs) goes through four arms:
   ``langchain.agents.create_agent``. The agent's model is a scripted tool caller
   (``ib_middleware.testing.ScriptedChatModel``, which records every call's messages): it calls
   ``search`` (the tool returns the page), then ``note`` (returns ``noted``), then answers. The
-  summarizer is the embedded SmolLM2-135M-Instruct behind a minimal chat model, with the
+  summarizer is the embedded SmolLM2-135M-Instruct as a chat model
+  (``ib_middleware.langgraph.GeneratorChatModel``, greedy; a prompt over its window raises
+  ``ContextOverflowError``, so the middleware takes its own overflow path), with the
   middleware's own default prompt. The middleware keeps every AI/tool pair together, so it
   never summarizes the newest tool result: the page can only be summarized once another turn
   follows it, hence the ``note`` step. Trigger ``{"tokens": B, "messages": 5}`` (B the stage's
@@ -47,28 +49,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from _sampling import spread_sample
 from ib_integrations.llamacpp import LlamaCppEngine
 from langchain.agents import create_agent
 from langchain.agents.middleware import SummarizationMiddleware
-from langchain_core.exceptions import ContextOverflowError
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
-from pydantic import ConfigDict, Field
 
 from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
-from ib_middleware.engines import ChatMessage, GenerationSettings, TokenCounter
-from ib_middleware.errors import ContextWindowExceededError
+from ib_middleware.engines import TokenCounter
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.graded import containment_cases
 from ib_middleware.lab.judges import JUDGES
-from ib_middleware.langgraph import message_text
+from ib_middleware.langgraph import GeneratorChatModel, message_text
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import ScriptedChatModel, tool_call
 
@@ -127,64 +126,19 @@ def bootstrap_mean(
     return mean, float(low), float(high)
 
 
-# The summarizer as a LangChain chat model ---------------------------------------------------
+# The summarizer's calls --------------------------------------------------------------------
 
 
-_ROLES: dict[str, Literal["system", "user", "assistant"]] = {
-    "system": "system",
-    "ai": "assistant",
-}
+class CallCounter(BaseCallbackHandler):
+    """Counts the chat model calls that finished (the summarizer's, retries included)."""
 
+    def __init__(self) -> None:
+        self.calls = 0
 
-class GeneratorChatModel(BaseChatModel):
-    """A LangChain chat model over an ib-middleware ``Generator`` (greedy, capped output).
-
-    A prompt that does not fit the engine's window raises LangChain's ``ContextOverflowError``,
-    so ``SummarizationMiddleware`` takes its own overflow path (it retries with the middle of
-    the history cut out).
-    """
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    generator: Any
-    max_tokens: int = 256
-    calls: list[dict[str, float]] = Field(default_factory=list)
-    """One record per generation: wall seconds, prompt and completion tokens."""
-
-    @property
-    def _llm_type(self) -> str:
-        return "ib-middleware-generator"
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        del run_manager, kwargs
-        chat = [ChatMessage(_ROLES.get(m.type, "user"), message_text(m) or "") for m in messages]
-        settings = GenerationSettings(
-            max_tokens=self.max_tokens, temperature=0.0, stop=tuple(stop or ())
-        )
-        try:
-            generation = self.generator.generate(chat, settings)
-        except ContextWindowExceededError as error:
-            raise ContextOverflowError(str(error)) from error
-        self.calls.append(
-            {
-                "wall_s": generation.wall_s,
-                "prompt_tokens": generation.prompt_tokens,
-                "completion_tokens": generation.completion_tokens,
-            }
-        )
-        usage = {
-            "input_tokens": generation.prompt_tokens,
-            "output_tokens": generation.completion_tokens,
-            "total_tokens": generation.prompt_tokens + generation.completion_tokens,
-        }
-        reply = AIMessage(generation.text.strip(), usage_metadata=usage)
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        """Count one finished call."""
+        del response, kwargs
+        self.calls += 1
 
 
 # The arms ------------------------------------------------------------------------------------
@@ -430,10 +384,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     cases = [every[i] for i in spread_sample(len(every), wanted, args.seed)]
     stage = build_stage(StageConfig.load(None))
     smollm2 = LlamaCppEngine.smollm2(n_ctx=args.summarizer_ctx)
+    counter = CallCounter()
     summarizer = GeneratorChatModel(
         generator=smollm2,
         max_tokens=args.summary_tokens,
         profile={"max_input_tokens": args.summarizer_ctx - args.summary_tokens},
+        callbacks=[counter],
     )
     arm = SummarizationArm(summarizer, trigger_tokens=stage.token_budget)
     print(f"{len(cases)} of {len(every)} cases", file=sys.stderr)
@@ -453,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "max_tokens": args.summary_tokens,
             "trigger": {"tokens": stage.token_budget, "messages": 5},
             "keep": ["messages", 2],
-            "calls": len(summarizer.calls),
+            "calls": counter.calls,
         },
         "stage": {
             "token_budget": stage.token_budget,
