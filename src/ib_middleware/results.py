@@ -22,11 +22,15 @@ class ContextItem:
         source: Where it came from (a tool name, ``document``, ...), for decisions and spans.
         tokens: Its length under the stage's token counter, when the caller already counted
             it (the stage and its compressors then do not count it again).
+        group: Items with the same group are parts of one context (the results of one tool
+            output): the token budget applies to the group as a whole, so every item of a
+            group over budget is judged, however short it is alone. None: a group of its own.
     """
 
     text: str
     source: str = "context"
     tokens: int | None = None
+    group: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Sequence
@@ -27,11 +28,11 @@ from typing import Any
 from ib_middleware.compressors import ApproximateTokenCounter, Compression
 from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow, redact_quotes
+from ib_middleware.judging.online import OnlineEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.ladder import OnFailure, RungStep, error_text, since
 from ib_middleware.observers import RunObservation, StageObserver
-from ib_middleware.judging.online import OnlineEstimator
 from ib_middleware.results import ContextItem, RungAttempt, StageResult
-from ib_middleware.judging.routing import Rung
 
 __all__ = ["CompressionStage", "ContextItem", "RungAttempt", "StageResult", "pruned_note"]
 
@@ -95,7 +96,8 @@ class CompressionStage(RungStep):
         Args:
             rungs: Compressors with thresholds, cheapest first. May be empty (always fallback).
             estimator: The online estimator (CXMI or contrastive PMI).
-            token_budget: Items with at most this many tokens pass through untouched.
+            token_budget: Items (and groups of items) with at most this many tokens pass
+                through untouched.
             token_counter: Counts tokens for budgets and ratios; the scorer's tokenizer when
                 the estimator's scorer has one, otherwise about four characters a token.
             on_failure: ``passthrough`` escalates on errors and falls back to the original;
@@ -144,10 +146,43 @@ class CompressionStage(RungStep):
                 )
                 raise TypeError(msg)
             if isinstance(item, ContextItem):
-                normalised.append(ContextItem(text, item.source, item.tokens))
+                normalised.append(ContextItem(text, item.source, item.tokens, item.group))
             else:
                 normalised.append(ContextItem(text))
         return normalised
+
+    def over_budget(self, tokens: int) -> bool:
+        """Whether ``tokens`` of context are over the token budget.
+
+        The one rule, for an item alone and for a group (a tool output's results) as a whole.
+
+        Example:
+            >>> from ib_middleware.judging.online import CXMIEstimator
+            >>> from ib_middleware.testing import FakeScorer
+            >>> stage = CompressionStage([], estimator=CXMIEstimator(FakeScorer()), token_budget=8)
+            >>> stage.over_budget(8), stage.over_budget(9)
+            (False, True)
+        """
+        return tokens > self.token_budget
+
+    def _grouped(self, items: list[ContextItem]) -> tuple[list[ContextItem], set[str]]:
+        """Items with their groups' members counted (once), and the groups over budget."""
+        counted: list[ContextItem] = []
+        totals: dict[str, int] = {}
+        for given in items:
+            item = given
+            if given.group is not None:
+                if item.tokens is None:
+                    try:
+                        tokens = self.token_counter.count_tokens(_engine_text(item.text))
+                    except Exception as error:  # the item's own guard records the failure
+                        if is_control_flow(error):
+                            raise
+                    else:
+                        item = dataclasses.replace(item, tokens=tokens)
+                totals[given.group] = totals.get(given.group, 0) + (item.tokens or 0)
+            counted.append(item)
+        return counted, {group for group, total in totals.items() if self.over_budget(total)}
 
     def failure_result(
         self, item: ContextItem, error: Exception, started: float | None = None
@@ -194,6 +229,8 @@ class CompressionStage(RungStep):
 
     def _passthrough(self, item: ContextItem, tokens: int, started: float) -> StageResult:
         reason = f"within the token budget ({tokens} <= {self.token_budget} tokens)"
+        if item.group is not None:
+            reason = f"within the token budget, with its group ({self.token_budget} tokens)"
         if not item.text.strip():
             reason = "empty context: nothing to compress"
         return StageResult(
@@ -254,21 +291,28 @@ class CompressionStage(RungStep):
             **_timing(started),
         )
 
-    def _one(self, item: ContextItem, query: str, references: Sequence[str]) -> StageResult:
+    def _one(
+        self, item: ContextItem, query: str, references: Sequence[str], routed: bool
+    ) -> StageResult:
         started = time.perf_counter()
         try:
-            return self._ladder(item, query, references, started)
+            return self._ladder(item, query, references, routed, started)
         except Exception as error:  # a failure outside the ladder; see on_failure
             if is_control_flow(error):
                 raise
             return self.failure_result(item, error, started)
 
     def _ladder(
-        self, item: ContextItem, query: str, references: Sequence[str], started: float
+        self,
+        item: ContextItem,
+        query: str,
+        references: Sequence[str],
+        routed: bool,
+        started: float,
     ) -> StageResult:
         text = _engine_text(item.text)
         tokens = self._length(item, text)
-        if tokens <= self.token_budget or not text.strip():
+        if not (routed or self.over_budget(tokens)) or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
@@ -280,21 +324,28 @@ class CompressionStage(RungStep):
                 break
         return self._finish(item, tokens, attempts, started)
 
-    async def _aone(self, item: ContextItem, query: str, references: Sequence[str]) -> StageResult:
+    async def _aone(
+        self, item: ContextItem, query: str, references: Sequence[str], routed: bool
+    ) -> StageResult:
         started = time.perf_counter()
         try:
-            return await self._aladder(item, query, references, started)
+            return await self._aladder(item, query, references, routed, started)
         except Exception as error:  # a failure outside the ladder; see on_failure
             if is_control_flow(error):
                 raise
             return self.failure_result(item, error, started)
 
     async def _aladder(
-        self, item: ContextItem, query: str, references: Sequence[str], started: float
+        self,
+        item: ContextItem,
+        query: str,
+        references: Sequence[str],
+        routed: bool,
+        started: float,
     ) -> StageResult:
         text = _engine_text(item.text)
         tokens = self._length(item, text)
-        if tokens <= self.token_budget or not text.strip():
+        if not (routed or self.over_budget(tokens)) or not text.strip():
             return self._passthrough(item, tokens, started)
         attempts: list[RungAttempt] = []
         for index in range(len(self.rungs)):
@@ -309,6 +360,10 @@ class CompressionStage(RungStep):
     def run(self, items: Sequence[ContextItem | str | bytes], query: str) -> list[StageResult]:
         """Decide, for each item, what the orchestrator sees. One result per item, in order.
 
+        Items of one group (``ContextItem.group``) share the token budget: when their total is
+        over it, each of them is judged (kept, compressed or pruned), even one under the budget
+        alone.
+
         Args:
             items: Raw context items (strings are wrapped as ``ContextItem``, bytes decoded).
             query: The query the context should serve.
@@ -316,12 +371,12 @@ class CompressionStage(RungStep):
         Raises:
             TypeError: An item is not text.
         """
-        normalised = self._items(items)
+        normalised, over = self._grouped(self._items(items))
         texts = [_engine_text(item.text) for item in normalised]
         observation = RunObservation(self.observers, query, normalised)
         try:
             results = [
-                self._one(item, query, texts[:index] + texts[index + 1 :])
+                self._one(item, query, texts[:index] + texts[index + 1 :], item.group in over)
                 for index, item in enumerate(normalised)
             ]
         except BaseException as error:
@@ -338,11 +393,13 @@ class CompressionStage(RungStep):
         When one item raises (``on_failure="raise"``), the others are cancelled and awaited
         before the error propagates, so nothing keeps running in the background.
         """
-        normalised = self._items(items)
+        normalised, over = self._grouped(self._items(items))
         texts = [_engine_text(item.text) for item in normalised]
         observation = RunObservation(self.observers, query, normalised)
         tasks = [
-            asyncio.ensure_future(self._aone(item, query, texts[:index] + texts[index + 1 :]))
+            asyncio.ensure_future(
+                self._aone(item, query, texts[:index] + texts[index + 1 :], item.group in over)
+            )
             for index, item in enumerate(normalised)
         ]
         try:

@@ -18,9 +18,9 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, IBMiddleware, MessageCompressor
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.langgraph import DECISIONS_KEY, MARKER_KEY, IBMiddleware, MessageCompressor
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 
@@ -46,11 +46,13 @@ class Case:
         outcome: ``passthrough``, ``accepted`` or ``fallback`` from the stage; ``untouched``
             when the message is not compressed at all (no decision recorded).
         reply: What the fake compressor answers.
+        in_messages: The outcome for a message holding it, when not ``outcome``.
     """
 
     content: Any
     outcome: str
     reply: str = SUMMARY
+    in_messages: str | None = None
 
 
 CASES: dict[str, Case] = {
@@ -64,11 +66,14 @@ CASES: dict[str, Case] = {
         FACT + "a\x00b\x01c\x1b[31mred\x1b[0m\r\x0c\x7f\u2028. " * 40, "accepted"
     ),
     "multimodal_blocks": Case([{"type": "text", "text": FACT * 40}, IMAGE], "untouched"),
+    # The stage takes text; the drop-ins read JSON as structure (JSON in, valid JSON out): a
+    # value with no text to judge (no result, no long field) is left whole, not cut as text.
     "json_tool_output": Case(
         json.dumps(
             {"capex_musd": 1577, "rows": [{"k": "</document>", "v": i} for i in range(300)]}
         ),
         "accepted",
+        in_messages="untouched",
     ),
     "prompt_injection": Case(INJECTION, "fallback", reply="PWNED"),
 }
@@ -183,15 +188,16 @@ def check_message(case: Case, before: Any, after: Any, decisions: list[dict[str,
         before.tool_call_id,
         before.name,
     )
-    if case.outcome == "untouched":
+    outcome = case.in_messages or case.outcome
+    if outcome == "untouched":
         assert after == before
         assert decisions == []
         return
     [decision] = decisions
-    assert decision["decision"] == case.outcome
+    assert decision["decision"] == outcome
     assert decision["tool_call_id"] == "call-1"
-    assert after.response_metadata[MARKER_KEY]["decision"] == case.outcome
-    assert after.content == (SUMMARY if case.outcome == "accepted" else before.content)
+    assert after.response_metadata[MARKER_KEY]["decision"] == outcome
+    assert after.content == (SUMMARY if outcome == "accepted" else before.content)
     json.dumps(decisions)
 
 

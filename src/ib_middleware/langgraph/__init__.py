@@ -12,6 +12,14 @@
 - ``IBMiddleware(stage)``: LangChain v1 ``create_agent`` middleware (needs the ``langchain``
   extra: ``pip install "ib-middleware[langchain]"``; loaded on first use).
 - ``ChatModelGenerator(model)``: any LangChain chat model as a compressor's generator.
+
+Tool outputs are read as agents return them: JSON (a dict or list ``ToolNode`` dumped), a list
+of content blocks, or text with an ``artifact`` is judged result by result, within the
+output's budget as a whole, and shown in its own shape (valid JSON stays valid JSON). The
+original of every compressed or pruned output stays one call away: on the message
+(``response_metadata["ib_middleware"]["original"]``) or in an ``OriginalStore``
+(``InMemoryOriginalStore``, ``LangGraphOriginalStore``), and ``expand_context_tool(store)``
+gives the model a way to read it (every drop-in takes ``originals=`` and ``expandable=``).
 - ``GeneratorChatModel(generator=...)``: the reverse, any engine (the embedded SmolLM2) as a
   LangChain chat model, so an agent runs offline; it answers and never calls tools.
 
@@ -41,6 +49,15 @@ from ib_middleware.langgraph._common import (
 from ib_middleware.langgraph._generator import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
+from ib_middleware.langgraph._originals import (
+    EXPAND_TOOL_NAME,
+    InMemoryOriginalStore,
+    LangGraphOriginalStore,
+    OriginalStore,
+    decision_id,
+    expand_context_tool,
+    find_original,
+)
 from ib_middleware.langgraph._offline_chat import GeneratorChatModel
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.langgraph._runs import RecordedRun, RunRecorder
@@ -54,6 +71,7 @@ __all__ = [
     "COMPRESSOR_TAGS",
     "DECISIONS_KEY",
     "DEFAULT_CACHE_SIZE",
+    "EXPAND_TOOL_NAME",
     "MARKER_KEY",
     "STAGE_RUN_NAME",
     "ChatModelGenerator",
@@ -65,15 +83,21 @@ __all__ = [
     "GeneratorChatModel",
     "IBMiddleware",
     "IBState",
+    "InMemoryOriginalStore",
+    "LangGraphOriginalStore",
     "MessageCompressor",
     "MessageKind",
+    "OriginalStore",
     "RecordedRun",
     "RunRecorder",
     "add_compression",
     "arun_stage",
     "compression_node",
     "compression_query",
+    "decision_id",
     "decision_record",
+    "expand_context_tool",
+    "find_original",
     "latest_human_text",
     "message_text",
     "publish_decisions",

@@ -13,6 +13,7 @@ import hashlib
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
@@ -46,7 +47,7 @@ def _configuration(stage: CompressionStage) -> tuple[Any, ...]:
 
 
 class CompressionCache:
-    """A thread-safe LRU of stage results keyed by (stage configuration, source, query, text).
+    """A thread-safe LRU of stage results keyed by (stage configuration, sources, query, texts).
 
     ``CompressionCache.shared(stage)`` is the one cache of a stage: every
     ``CompressingChatModel`` built on that stage uses it unless told otherwise, so a model
@@ -77,7 +78,7 @@ class CompressionCache:
             msg = f"max_size must be non-negative, got {max_size}"
             raise ValueError(msg)
         self.max_size = max_size
-        self._results: OrderedDict[tuple[Any, ...], StageResult] = OrderedDict()
+        self._results: OrderedDict[tuple[Any, ...], tuple[StageResult, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -93,27 +94,49 @@ class CompressionCache:
             return cache
 
     @staticmethod
-    def _key(stage: CompressionStage, item: ContextItem, query: str) -> tuple[Any, ...]:
-        digest = hashlib.sha256(f"{query}\x00{item.text}".encode("utf-8", "surrogatepass"))
-        return (_configuration(stage), item.source, digest.hexdigest())
+    def _key(stage: CompressionStage, items: Sequence[ContextItem], query: str) -> tuple[Any, ...]:
+        digest = hashlib.sha256(query.encode("utf-8", "surrogatepass"))
+        for item in items:
+            digest.update(f"\x00{item.source}\x00{item.text}".encode("utf-8", "surrogatepass"))
+        return (_configuration(stage), len(items), digest.hexdigest())
 
     def get(self, stage: CompressionStage, item: ContextItem, query: str) -> StageResult | None:
         """The result remembered for ``item`` and ``query`` under ``stage``, if any."""
-        key = self._key(stage, item, query)
-        with self._lock:
-            result = self._results.get(key)
-            if result is not None:
-                self._results.move_to_end(key)
-            return result
+        results = self.get_group(stage, [item], query)
+        return results[0] if results is not None else None
 
     def put(
         self, stage: CompressionStage, item: ContextItem, query: str, result: StageResult
     ) -> None:
         """Remember ``result``; the least recently used results go beyond ``max_size``."""
+        self.put_group(stage, [item], query, [result])
+
+    def get_group(
+        self, stage: CompressionStage, items: Sequence[ContextItem], query: str
+    ) -> list[StageResult] | None:
+        """The results remembered for the items of one group (one tool output's results).
+
+        A group is remembered whole: an item's decision depends on the group's budget.
+        """
+        key = self._key(stage, items, query)
+        with self._lock:
+            results = self._results.get(key)
+            if results is not None:
+                self._results.move_to_end(key)
+            return list(results) if results is not None else None
+
+    def put_group(
+        self,
+        stage: CompressionStage,
+        items: Sequence[ContextItem],
+        query: str,
+        results: Sequence[StageResult],
+    ) -> None:
+        """Remember the results of one group, as one entry."""
         if not self.max_size:
             return
         with self._lock:
-            self._results[self._key(stage, item, query)] = result
+            self._results[self._key(stage, items, query)] = tuple(results)
             while len(self._results) > self.max_size:
                 self._results.popitem(last=False)
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from ib_middleware.langgraph._cache import DEFAULT_CACHE_SIZE, CompressionCache
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
+from ib_middleware.langgraph._originals import OriginalStore
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.stage import CompressionStage
 
@@ -80,6 +81,11 @@ class CompressingChatModel(BaseChatModel):
     """How many results to remember by (text, query); 0 turns the cache off."""
     shared_cache: bool = True
     """Share the stage's cache (``CompressionCache.shared``) with its other wrappers."""
+    originals: OriginalStore | None = None
+    """Where the originals of compressed messages are kept, for ``expand_context_tool``
+    (the state keeps the messages as they were, so without a store the tool finds them there)."""
+    expandable: bool = False
+    """Show the model each changed output's id, for ``expand_context_tool``."""
 
     _compressor: MessageCompressor = PrivateAttr()
 
@@ -109,7 +115,13 @@ class CompressingChatModel(BaseChatModel):
             cache = CompressionCache.shared(self.stage, self.cache_size)
         elif self.cache_size:
             cache = CompressionCache(self.cache_size)
-        self._compressor = MessageCompressor(self.stage, kinds=self.kinds, cache=cache)
+        self._compressor = MessageCompressor(
+            self.stage,
+            kinds=self.kinds,
+            cache=cache,
+            originals=self.originals,
+            expandable=self.expandable,
+        )
 
     @property
     def _llm_type(self) -> str:

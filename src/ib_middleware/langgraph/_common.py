@@ -151,18 +151,22 @@ def decision_record(result: StageResult, *, quoting: str = "", **extra: Any) -> 
     return record
 
 
-def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
+def marker(result: StageResult, *, quoting: str = "", original: Any = None) -> dict[str, Any]:
     """What a processed message or document carries under ``MARKER_KEY``: its decision.
 
     The decision, rung, token counts, bits per token and the reason (with any quote of
-    ``quoting``, the item's raw text, cut out); the full record is in the decisions. A
-    ``pruned`` item keeps its raw text here under ``original``: the note that stands in for it
-    loses nothing for good.
+    ``quoting``, the item's raw text, cut out); the full record is in the decisions. An
+    ``accepted`` or ``pruned`` item keeps its original here under ``original`` (``original``
+    when given, the content as it was, else ``quoting``): what stands in for it loses nothing
+    for good.
 
     Example:
         >>> result = StageResult("t", "passthrough", None, "within budget", "tool:search", 3, 3)
         >>> marker(result)["decision"], marker(result)["reason"]
         ('passthrough', 'within budget')
+        >>> accepted = StageResult("t", "accepted", 0, "ok", "tool:search", 9, 1)
+        >>> marker(accepted, quoting="raw")["original"]
+        'raw'
     """
     originals = (quoting, result.text) if result.decision == "fallback" else (quoting,)
     record = {
@@ -173,6 +177,6 @@ def marker(result: StageResult, *, quoting: str = "") -> dict[str, Any]:
         "bits_per_token": result.bits_per_token,
         "reason": redact_quotes(result.reason, *originals),
     }
-    if result.decision == "pruned":
-        record["original"] = quoting
+    if result.decision in ("accepted", "pruned"):
+        record["original"] = quoting if original is None else original
     return record

@@ -10,44 +10,33 @@ it is.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import (
-    AIMessage,
-    BaseMessage,
-    SystemMessage,
-    ToolMessage,
-)
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
 
+from ib_middleware.errors import is_control_flow
 from ib_middleware.langgraph._cache import CompressionCache
 from ib_middleware.langgraph._common import (
     KIND_TYPES,
     MARKER_KEY,
     MessageKind,
     compression_query,
-    decision_record,
     latest_human_index,
     latest_human_text,
-    marker,
-    message_text,
 )
+from ib_middleware.langgraph._originals import EXPAND_TOOL_NAME, OriginalStore
+from ib_middleware.langgraph._outcome import Outcome, judged
+from ib_middleware.langgraph._shape import Shape, read_shape
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 
 __all__ = ["CompressedMessages", "MessageCompressor"]
 
-
-def _replaced(message: BaseMessage, result: StageResult, text: str) -> BaseMessage:
-    # A copy keeps id, type, name, tool_call_id, tool_calls and artifact: add_messages then
-    # replaces the message in place, and the tool call it answers still finds it.
-    metadata = {**message.response_metadata, MARKER_KEY: marker(result, quoting=text)}
-    update: dict[str, Any] = {"response_metadata": metadata}
-    if result.decision in ("accepted", "pruned"):
-        update["content"] = result.text
-    return message.model_copy(update=update)
+_log = logging.getLogger("ib_middleware.langgraph")
 
 
 @dataclass(frozen=True)
@@ -57,9 +46,10 @@ class CompressedMessages:
     Attributes:
         messages: The full list, same length and order, with processed messages replaced.
         replaced: Only the replaced messages (same ids), as an ``add_messages`` update.
-        results: The stage's result for each processed message.
+        results: The stage's result for each processed message (for a structured output,
+            its total: the results judged one by one are in its decision record).
         decisions: ``decision_record`` of each newly computed result (cached ones are not
-            recorded twice).
+            recorded twice); a structured output's holds one entry per result.
         fresh: The replaced messages whose decision is in ``decisions``, in the same order.
     """
 
@@ -73,18 +63,33 @@ class CompressedMessages:
 @dataclass(frozen=True)
 class _Task:
     index: int
-    item: ContextItem
+    shape: Shape
+    items: list[ContextItem]
     query: str
     extra: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Done:
+    task: _Task
+    outcome: Outcome
+    fresh: bool
 
 
 class MessageCompressor:
     """Selects the messages worth compressing, runs the stage on them and writes them back.
 
     A message is compressed when its kind is in ``kinds``, it is not a system message nor the
-    latest human message, its content is text, it was not processed before (no ``MARKER_KEY``
-    in its ``response_metadata``), and it is over the stage's token budget. A tool message's
-    query is the latest human message plus the arguments of the tool call that produced it.
+    latest human message, it was not processed before (no ``MARKER_KEY`` in its
+    ``response_metadata``), it is not an ``expand_context`` output, and it is over the
+    stage's token budget. A tool message's query is the latest human message plus the
+    arguments of the tool call that produced it.
+
+    A tool output that is JSON, a list of content blocks, or text with an ``artifact`` holding
+    its results is judged result by result, its budget the output's as a whole, and shown in
+    its own shape (valid JSON stays valid JSON); plain text is one item. The original of every
+    compressed or pruned output stays one call away: on the message's marker, or in
+    ``originals`` (the marker then holds its id).
 
     Example:
         >>> from langchain_core.messages import AIMessage, HumanMessage, ToolCall, ToolMessage
@@ -107,6 +112,8 @@ class MessageCompressor:
         >>> out = MessageCompressor(stage).compress(history)
         >>> out.messages[2].content, out.decisions[0]["decision"]
         ('Capex was $1,577 million.', 'accepted')
+        >>> out.messages[2].response_metadata["ib_middleware"]["original"] == history[2].content
+        True
     """
 
     def __init__(
@@ -117,6 +124,8 @@ class MessageCompressor:
         cache_size: int = 0,
         cache: CompressionCache | None = None,
         metadata: Mapping[str, Any] | None = None,
+        originals: OriginalStore | None = None,
+        expandable: bool = False,
     ) -> None:
         """Configure the compressor.
 
@@ -129,6 +138,10 @@ class MessageCompressor:
             cache: A cache to use instead (``CompressionCache.shared(stage)`` is shared by
                 every wrapper of the stage); ``cache_size`` is then ignored.
             metadata: Extra metadata on the traced stage run.
+            originals: Where originals are kept (the marker then holds their id); None keeps
+                them on the message's marker.
+            expandable: Show the model each changed output's id (``expand_context('ib-…')``,
+                or ``_ib_original`` in JSON), for ``expand_context_tool``.
         """
         unknown = sorted(set(kinds) - set(KIND_TYPES))
         if unknown:
@@ -144,26 +157,35 @@ class MessageCompressor:
             cache = CompressionCache(cache_size)
         self.cache = cache
         self._metadata = dict(metadata or {})
+        self.originals = originals
+        self.expandable = expandable
 
     def candidate(self, message: BaseMessage) -> str | None:
         """The text to compress when ``message`` qualifies on its own, else None.
 
-        Position rules (system, latest human) are applied by ``compress``.
+        Position rules (system, latest human) are applied by ``compress``; a structured
+        output's items are joined by blank lines.
         """
         counted = self._counted(message)
-        return counted[0] if counted is not None else None
+        return "\n\n".join(counted[0].texts) if counted is not None else None
 
-    def _counted(self, message: BaseMessage) -> tuple[str, int] | None:
-        """The text to compress and its token count (counted here, once), or None."""
+    def _counted(self, message: BaseMessage) -> tuple[Shape, list[int]] | None:
+        """How to read the message and its items' token counts (counted here, once), or None."""
         if isinstance(message, SystemMessage) or not isinstance(message, self._types):
             return None
         if MARKER_KEY in message.response_metadata:
             return None
-        text = message_text(message)
-        if text is None:
+        try:
+            shape = read_shape(message)
+        except Exception as error:  # unreadable content is left as it is
+            if is_control_flow(error):
+                raise
+            _log.debug("content left as it is: %s", type(error).__name__)
             return None
-        tokens = self.stage.token_counter.count_tokens(text)
-        return (text, tokens) if tokens > self.stage.token_budget else None
+        if shape is None:
+            return None
+        tokens = [self.stage.token_counter.count_tokens(text) for text in shape.texts]
+        return (shape, tokens) if self.stage.over_budget(sum(tokens)) else None
 
     def _plan(self, messages: Sequence[BaseMessage], start: int) -> list[_Task]:
         human = latest_human_text(messages)
@@ -179,30 +201,42 @@ class MessageCompressor:
         for index, message in enumerate(messages):
             if index == latest or index < start:
                 continue
+            call = calls.get(message.tool_call_id) if isinstance(message, ToolMessage) else None
+            tool = message.name or (call["name"] if call else None) or "unknown"
+            if isinstance(message, ToolMessage) and tool == EXPAND_TOOL_NAME:
+                continue  # an original asked for is shown as it is
             counted = self._counted(message)
             if counted is None:
                 continue
-            text, tokens = counted
+            shape, tokens = counted
             extra: dict[str, Any] = {"message_id": message.id, "message_type": message.type}
             if isinstance(message, ToolMessage):
-                call = calls.get(message.tool_call_id)
-                tool = message.name or (call["name"] if call else None) or "unknown"
-                source = f"tool:{tool}"
-                query = compression_query(human, call)
+                source, query = f"tool:{tool}", compression_query(human, call)
                 extra["tool_call_id"] = message.tool_call_id
             else:
                 source, query = message.type, human
-            tasks.append(_Task(index, ContextItem(text, source, tokens), query, extra))
+            items = [
+                ContextItem(text, source, count, group=str(index))
+                for text, count in zip(shape.texts, tokens, strict=True)
+            ]
+            tasks.append(_Task(index, shape, items, query, extra))
         return tasks
 
-    def _cached(self, task: _Task) -> StageResult | None:
-        if self.cache is None:
-            return None
-        return self.cache.get(self.stage, task.item, task.query)
-
-    def _remember(self, task: _Task, result: StageResult) -> None:
-        if self.cache is not None:
-            self.cache.put(self.stage, task.item, task.query, result)
+    def _split(
+        self, messages: Sequence[BaseMessage], start: int
+    ) -> tuple[list[_Task], list[tuple[_Task, list[StageResult]]]]:
+        todo, cached = [], []
+        for task in self._plan(messages, start):
+            hit = (
+                None
+                if self.cache is None
+                else self.cache.get_group(self.stage, task.items, task.query)
+            )
+            if hit is None:
+                todo.append(task)
+            else:
+                cached.append((task, hit))
+        return todo, cached
 
     @staticmethod
     def _groups(tasks: Sequence[_Task]) -> dict[str, list[_Task]]:
@@ -211,42 +245,108 @@ class MessageCompressor:
             groups.setdefault(task.query, []).append(task)
         return groups
 
-    def _assemble(
+    @staticmethod
+    def _per_task(
+        group: Sequence[_Task], results: Sequence[StageResult]
+    ) -> list[tuple[_Task, list[StageResult]]]:
+        out, cursor = [], 0
+        for task in group:
+            out.append((task, list(results[cursor : cursor + len(task.items)])))
+            cursor += len(task.items)
+        return out
+
+    def _done(
         self,
         messages: Sequence[BaseMessage],
-        fresh: Sequence[tuple[_Task, StageResult]],
-        cached: Sequence[tuple[_Task, StageResult]],
+        fresh: Sequence[tuple[_Task, list[StageResult]]],
+        cached: Sequence[tuple[_Task, list[StageResult]]],
+    ) -> list[_Done]:
+        for task, results in fresh:
+            if self.cache is not None:
+                self.cache.put_group(self.stage, task.items, task.query, results)
+        pairs = [(pair, True) for pair in fresh] + [(pair, False) for pair in cached]
+        done = [
+            _Done(
+                task,
+                judged(
+                    task.shape, messages[task.index].content, results, expandable=self.expandable
+                ),
+                is_fresh,
+            )
+            for (task, results), is_fresh in pairs
+        ]
+        return sorted(done, key=lambda item: item.task.index)
+
+    def _to_store(
+        self, messages: Sequence[BaseMessage], done: Sequence[_Done]
+    ) -> list[tuple[str, Any]]:
+        if self.originals is None:
+            return []
+        return [(d.outcome.key, messages[d.task.index].content) for d in done if d.outcome.key]
+
+    def _assemble(
+        self, messages: Sequence[BaseMessage], done: Sequence[_Done], stored: set[str]
     ) -> CompressedMessages:
         out = list(messages)
-        replaced: list[BaseMessage] = []
-        done = sorted([*fresh, *cached], key=lambda pair: pair[0].index)
-        for task, result in done:
-            out[task.index] = _replaced(messages[task.index], result, task.item.text)
-            replaced.append(out[task.index])
-        for task, result in fresh:
-            self._remember(task, result)
+        records: list[dict[str, Any]] = []
+        fresh: list[BaseMessage] = []
+        for item in done:
+            task, outcome = item.task, item.outcome
+            message = messages[task.index]
+            quoting = "\n".join(task.shape.texts)
+            mark = outcome.marker(message.content, quoting, stored=outcome.key in stored)
+            update: dict[str, Any] = {
+                "response_metadata": {**message.response_metadata, MARKER_KEY: mark}
+            }
+            if outcome.content is not message.content:
+                update["content"] = outcome.content
+            # A copy keeps id, type, name, tool_call_id, tool_calls and artifact: add_messages
+            # then replaces the message in place, and the tool call it answers still finds it.
+            out[task.index] = message.model_copy(update=update)
+            if item.fresh:
+                records.append(outcome.record(task.items, quoting, **task.extra))
+                fresh.append(out[task.index])
         return CompressedMessages(
             messages=out,
-            replaced=replaced,
-            results=[result for _, result in done],
-            decisions=[
-                decision_record(result, quoting=task.item.text, **task.extra)
-                for task, result in fresh
-            ],
-            fresh=[out[task.index] for task, _ in fresh],
+            replaced=[out[item.task.index] for item in done],
+            results=[item.outcome.total for item in done],
+            decisions=records,
+            fresh=fresh,
         )
 
-    def _split(
-        self, messages: Sequence[BaseMessage], start: int
-    ) -> tuple[list[_Task], list[tuple[_Task, StageResult]]]:
-        todo, cached = [], []
-        for task in self._plan(messages, start):
-            hit = self._cached(task)
-            if hit is None:
-                todo.append(task)
+    def _store(self, pending: Sequence[tuple[str, Any]]) -> set[str]:
+        stored = set()
+        for key, original in pending:
+            try:
+                self.originals.put(key, original)  # type: ignore[union-attr]
+            except Exception as error:  # the original then stays on the message
+                if is_control_flow(error):
+                    raise
+                _log.warning(
+                    "original %s kept on the message: the store failed (%s)",
+                    key,
+                    type(error).__name__,
+                )
             else:
-                cached.append((task, hit))
-        return todo, cached
+                stored.add(key)
+        return stored
+
+    async def _astore(self, pending: Sequence[tuple[str, Any]]) -> set[str]:
+        stored = set()
+        for key, original in pending:
+            try:
+                await self.originals.aput(key, original)  # type: ignore[union-attr]
+            except Exception as error:  # the original then stays on the message
+                if is_control_flow(error):
+                    raise
+                _log.warning(
+                    "original %s kept on the message: the store failed (%s)",
+                    key,
+                    type(error).__name__,
+                )
+            else:
+                stored.add(key)
+        return stored
 
     def compress(
         self,
@@ -261,12 +361,14 @@ class MessageCompressor:
         for the question and the tool calls (the history of a node's new tool outputs).
         """
         todo, cached = self._split(messages, start)
-        fresh: list[tuple[_Task, StageResult]] = []
+        fresh: list[tuple[_Task, list[StageResult]]] = []
         for query, group in self._groups(todo).items():
-            items = [task.item for task in group]
+            items = [item for task in group for item in task.items]
             results = run_stage(self.stage, items, query, config=config, metadata=self._metadata)
-            fresh.extend(zip(group, results, strict=True))
-        return self._assemble(messages, fresh, cached)
+            fresh.extend(self._per_task(group, results))
+        done = self._done(messages, fresh, cached)
+        stored = self._store(self._to_store(messages, done))
+        return self._assemble(messages, done, stored)
 
     async def acompress(
         self,
@@ -282,7 +384,7 @@ class MessageCompressor:
             *(
                 arun_stage(
                     self.stage,
-                    [task.item for task in group],
+                    [item for task in group for item in task.items],
                     query,
                     config=config,
                     metadata=self._metadata,
@@ -293,6 +395,8 @@ class MessageCompressor:
         fresh = [
             pair
             for (_, group), results in zip(groups, outcomes, strict=True)
-            for pair in zip(group, results, strict=True)
+            for pair in self._per_task(group, results)
         ]
-        return self._assemble(messages, fresh, cached)
+        done = self._done(messages, fresh, cached)
+        stored = await self._astore(self._to_store(messages, done))
+        return self._assemble(messages, done, stored)

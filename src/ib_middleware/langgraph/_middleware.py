@@ -44,6 +44,7 @@ from ib_middleware.langgraph import (
     latest_human_text,
     publish_decisions,
 )
+from ib_middleware.langgraph._originals import OriginalStore, expand_context_tool
 from ib_middleware.stage import CompressionStage
 
 __all__ = ["IBMiddleware", "IBState", "Mode"]
@@ -87,6 +88,8 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         mode: Mode = "tool",
         kinds: Sequence[MessageKind] = ("tool",),
         cache_size: int = 256,
+        originals: OriginalStore | None = None,
+        expand_tool: bool = False,
     ) -> None:
         """Configure the middleware.
 
@@ -97,6 +100,11 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
             kinds: In ``call`` mode, the message kinds to compress: ``tool``, ``human``
                 (never the latest), ``ai``.
             cache_size: In ``call`` mode, results remembered by (text, query).
+            originals: Where originals are kept (``InMemoryOriginalStore``,
+                ``LangGraphOriginalStore``); None keeps them on the tool messages (``tool``
+                mode) or finds them in state (``call`` mode keeps the messages as they were).
+            expand_tool: Give the agent ``expand_context`` (``expand_context_tool``) and show
+                the model each changed output's id, so it can read an original in full.
 
         Raises:
             ValueError: On an unknown mode or kind.
@@ -108,10 +116,12 @@ class IBMiddleware(AgentMiddleware[IBState, Any, Any]):
         self.stage = stage
         self.mode: Mode = mode
         metadata = internal_call_metadata()
-        self._tools = MessageCompressor(stage, kinds=("tool",), metadata=metadata)
+        kept: dict[str, Any] = {"originals": originals, "expandable": expand_tool}
+        self._tools = MessageCompressor(stage, kinds=("tool",), metadata=metadata, **kept)
         self._calls = MessageCompressor(
-            stage, kinds=kinds, cache_size=cache_size, metadata=metadata
+            stage, kinds=kinds, cache_size=cache_size, metadata=metadata, **kept
         )
+        self.tools = [expand_context_tool(originals)] if expand_tool else []
 
     # --- mode "tool": compress each tool output as it arrives -------------------------------
 

@@ -21,6 +21,7 @@ from ib_middleware.langgraph._common import (
     marker,
 )
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
+from ib_middleware.langgraph._originals import OriginalStore
 from ib_middleware.langgraph._publish import StateKeyCheck, publish_decisions
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
 from ib_middleware.stage import CompressionStage, ContextItem, StageResult
@@ -71,9 +72,15 @@ class _Node:
         documents_key: str | None,
         query_key: str | None,
         decisions_key: str | None,
+        originals: OriginalStore | None,
+        expandable: bool,
     ) -> None:
         self.stage = stage
-        self.messages = MessageCompressor(stage, kinds=kinds) if messages_key else None
+        self.messages = (
+            MessageCompressor(stage, kinds=kinds, originals=originals, expandable=expandable)
+            if messages_key
+            else None
+        )
         self.messages_key = messages_key
         self.documents_key = documents_key
         self.query_key = query_key
@@ -172,6 +179,8 @@ def compression_node(
     query_key: str | None = None,
     decisions_key: str | None = DECISIONS_KEY,
     name: str = "compress",
+    originals: OriginalStore | None = None,
+    expandable: bool = False,
 ) -> Runnable[Any, dict[str, Any]]:
     """A node that compresses the raw context in state before the orchestrator reads it.
 
@@ -200,6 +209,9 @@ def compression_node(
         query_key: State key of the query, if not the latest human message.
         decisions_key: State key that receives the decisions (None: not recorded).
         name: The node's run name.
+        originals: Where originals are kept (``InMemoryOriginalStore``,
+            ``LangGraphOriginalStore``); None keeps them on the compressed messages.
+        expandable: Show the model each changed output's id, for ``expand_context_tool``.
 
     Returns:
         A runnable with sync and async paths, for ``StateGraph.add_node``.
@@ -227,5 +239,7 @@ def compression_node(
         documents_key=documents_key,
         query_key=query_key,
         decisions_key=decisions_key,
+        originals=originals,
+        expandable=expandable,
     )
     return RunnableLambda(node, afunc=node.acall, name=name)

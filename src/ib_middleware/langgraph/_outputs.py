@@ -20,6 +20,7 @@ from langgraph.types import Command
 
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
+from ib_middleware.langgraph._originals import OriginalStore
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.stage import CompressionStage
 
@@ -93,11 +94,15 @@ class CompressedOutputs:
         messages_key: str = "messages",
         kinds: Sequence[MessageKind] = ("tool",),
         decisions_key: str | None = DECISIONS_KEY,
+        originals: OriginalStore | None = None,
+        expandable: bool = False,
     ) -> None:
         """Wrap ``node`` (named ``name`` in the graph); see ``compress_outputs``."""
         self.node = node
         self.name = name
-        self.compressor = MessageCompressor(stage, kinds=kinds)
+        self.compressor = MessageCompressor(
+            stage, kinds=kinds, originals=originals, expandable=expandable
+        )
         self.messages_key = messages_key
         self.decisions_key = decisions_key
 
@@ -166,6 +171,8 @@ def compress_outputs(
     messages_key: str = "messages",
     kinds: Sequence[MessageKind] = ("tool",),
     decisions_key: str | None = DECISIONS_KEY,
+    originals: OriginalStore | None = None,
+    expandable: bool = False,
 ) -> Runnable[Any, Any]:
     """``node`` followed by the stage, as one runnable to put in the graph under ``name``.
 
@@ -176,6 +183,9 @@ def compress_outputs(
         messages_key: The state key the node writes its messages to.
         kinds: The kinds of message to compress among those it returns.
         decisions_key: The state key that receives the decisions (None: not written).
+        originals: Where originals are kept (``InMemoryOriginalStore``,
+            ``LangGraphOriginalStore``); None keeps them on the compressed messages.
+        expandable: Show the model each changed output's id, for ``expand_context_tool``.
 
     Returns:
         A runnable with sync and async paths whose output is the node's, compressed.
@@ -187,5 +197,7 @@ def compress_outputs(
         messages_key=messages_key,
         kinds=kinds,
         decisions_key=decisions_key,
+        originals=originals,
+        expandable=expandable,
     )
     return RunnableLambda(wrapped, afunc=wrapped.acall, name=name)

@@ -6,7 +6,7 @@ import copy
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import convert_to_messages
@@ -21,6 +21,7 @@ from langgraph.pregel.protocol import PregelProtocol
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
 from ib_middleware.langgraph._messages import MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
+from ib_middleware.langgraph._originals import OriginalStore
 from ib_middleware.langgraph._outputs import CompressedOutputs, compress_outputs
 from ib_middleware.langgraph._publish import StateKeyCheck, publish_decisions
 from ib_middleware.stage import CompressionStage
@@ -36,6 +37,13 @@ _ALTERNATIVES = (
 )
 
 
+class Originals(TypedDict):
+    """Where originals are kept, and whether the model sees their ids."""
+
+    originals: OriginalStore | None
+    expandable: bool
+
+
 def _names(after: str | Sequence[str]) -> list[str]:
     return [after] if isinstance(after, str) else list(after)
 
@@ -48,6 +56,8 @@ def add_compression(
     messages_key: str = "messages",
     kinds: Sequence[MessageKind] = ("tool",),
     decisions_key: str | None = DECISIONS_KEY,
+    originals: OriginalStore | None = None,
+    expandable: bool = False,
 ) -> StateGraph[Any, Any, Any, Any]:
     """Compress what the named nodes return, on every way out of them, in your builder.
 
@@ -65,6 +75,9 @@ def add_compression(
         kinds: Kinds of message to compress among their outputs.
         decisions_key: State key for the decisions (declare it as ``Decisions``; without it
             the decisions stay on the messages and in the custom stream, with a warning).
+        originals: Where originals are kept (``InMemoryOriginalStore``,
+            ``LangGraphOriginalStore``); None keeps them on the compressed messages.
+        expandable: Show the model each changed output's id, for ``expand_context_tool``.
 
     Returns:
         The same builder, for chaining.
@@ -103,6 +116,8 @@ def add_compression(
             messages_key=messages_key,
             kinds=kinds,
             decisions_key=decisions_key if keep else None,
+            originals=originals,
+            expandable=expandable,
         )
         builder.nodes[name] = dataclasses.replace(spec, runnable=wrapped)
     return builder
@@ -116,9 +131,14 @@ class _InputCompression:
     """The graph's START step, compressing the history it is given (dict inputs only)."""
 
     def __init__(
-        self, stage: CompressionStage, kinds: Sequence[MessageKind], messages_key: str, keep: bool
+        self,
+        stage: CompressionStage,
+        kinds: Sequence[MessageKind],
+        messages_key: str,
+        keep: bool,
+        kept: Originals,
     ) -> None:
-        self.compressor = MessageCompressor(stage, kinds=kinds)
+        self.compressor = MessageCompressor(stage, kinds=kinds, **kept)
         self.messages_key = messages_key
         self.keep = keep
 
@@ -155,6 +175,8 @@ def _rewired(
     tools: list[str] | None,
     messages_key: str,
     kinds: Sequence[MessageKind],
+    *,
+    kept: Originals,
 ) -> tuple[Pregel[Any, Any, Any, Any], list[str]]:
     """A copy of ``graph`` whose tool nodes (and subgraphs') compress their outputs."""
     check = StateKeyCheck(DECISIONS_KEY)
@@ -175,11 +197,12 @@ def _rewired(
                 messages_key=messages_key,
                 kinds=kinds,
                 decisions_key=decisions_key,
+                **kept,
             )
             nodes[name] = node.copy({"bound": runnable})
             wrapped.append(name)
         elif tools is None and isinstance(bound, CompiledStateGraph):
-            inner, found = _rewired(bound, stage, None, messages_key, kinds)
+            inner, found = _rewired(bound, stage, None, messages_key, kinds, kept=kept)
             if found:
                 nodes[name] = node.copy({"bound": inner, "subgraphs": [inner]})
                 wrapped.extend(f"{name}/{item}" for item in found)
@@ -211,10 +234,13 @@ def _around(
     query_key: str | None,
     checkpointer: Any,
     name: str | None,
+    kept: Originals,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """``compress -> orchestrator``: for a chat model or a state-to-update runnable."""
     builder: StateGraph[Any, Any, Any, Any] = StateGraph(CompressionState)
-    node = compression_node(stage, kinds=kinds, documents_key=documents_key, query_key=query_key)
+    node = compression_node(
+        stage, kinds=kinds, documents_key=documents_key, query_key=query_key, **kept
+    )
     builder.add_node("compress", node)
     builder.add_node("orchestrator", _as_node(runnable))
     builder.add_edge(START, "compress")
@@ -234,6 +260,8 @@ def with_compression(
     query_key: str | None = None,
     checkpointer: Any = None,
     name: str | None = None,
+    originals: OriginalStore | None = None,
+    expandable: bool = False,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The same graph, compressing every tool output before a model reads it.
 
@@ -261,6 +289,9 @@ def with_compression(
         query_key: State key of the query, for documents (chat model or runnable only).
         checkpointer: Replaces the graph's checkpointer (or is passed to ``compile``).
         name: The returned graph's name (default: the original's).
+        originals: Where originals are kept (``InMemoryOriginalStore``,
+            ``LangGraphOriginalStore``); None keeps them on the compressed messages.
+        expandable: Show the model each changed output's id, for ``expand_context_tool``.
 
     Returns:
         A compiled graph.
@@ -279,6 +310,7 @@ def with_compression(
             for chunk in agent.stream({"messages": [("user", question)]}, stream_mode="custom"):
                 print(chunk["ib_decisions"])  # each decision, as it is made
     """
+    kept: Originals = {"originals": originals, "expandable": expandable}
     if isinstance(graph_or_runnable, CompiledStateGraph):
         return _copy_graph(
             graph_or_runnable,
@@ -288,6 +320,7 @@ def with_compression(
             kinds=kinds,
             checkpointer=checkpointer,
             name=name,
+            kept=kept,
         )
     if isinstance(graph_or_runnable, PregelProtocol):  # the functional API, a remote graph
         msg = (
@@ -305,6 +338,7 @@ def with_compression(
             query_key=query_key,
             checkpointer=checkpointer,
             name=name,
+            kept=kept,
         )
     msg = "with_compression takes a compiled graph, a chat model or a runnable; use "
     raise TypeError(msg + _ALTERNATIVES)
@@ -319,13 +353,14 @@ def _copy_graph(
     kinds: Sequence[MessageKind],
     checkpointer: Any,
     name: str | None,
+    kept: Originals,
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     named = None if tools is None else _names(tools)
     missing = [item for item in named or [] if item not in graph.nodes]
     if missing:
         msg = f"with_compression: no node {missing} in {graph.get_name()!r}: {list(graph.nodes)}"
         raise ValueError(msg)
-    copied, wrapped = _rewired(graph, stage, named, messages_key, kinds)
+    copied, wrapped = _rewired(graph, stage, named, messages_key, kinds, kept=kept)
     if not wrapped and named is None:
         msg = (
             f"with_compression found no ToolNode in {graph.get_name()!r} (nodes: "
@@ -335,7 +370,7 @@ def _copy_graph(
         )
         raise ValueError(msg)
     if not isinstance(getattr(graph.nodes[START].bound, "func", None), _InputCompression):
-        start = _InputCompression(stage, kinds, messages_key, DECISIONS_KEY in graph.channels)
+        start = _InputCompression(stage, kinds, messages_key, DECISIONS_KEY in graph.channels, kept)
         begin = RunnableLambda(start, afunc=start.acall, name="ib_middleware.compress_input")
         copied.nodes[START] = graph.nodes[START].copy({"bound": begin})
     if checkpointer is not None:
