@@ -138,3 +138,28 @@ def test_calibration_frontier_replays_a_table_at_a_target() -> None:
     # Held out, a fold's threshold is fitted without it: the figures are not in-sample ones.
     assert 0.0 <= row["distortion"] <= 0.2
     assert 0.0 < row["forwarded_fraction"] <= 1.0
+
+
+def test_support_cases_reports_every_kind_and_the_named_kinds() -> None:
+    from ib_middleware.lab.data import load_support_cases
+
+    bench = _load("support_cases")
+    cases = load_support_cases()
+    # A check that rejects every wrong case and names the expected kind for wrong rows only.
+    spans = {
+        case.compression: [_Span("wrong row" if case.kind == "wrong_row" else "figure")]
+        for case in cases
+        if case.expected == "reject"
+    }
+    summary = bench.summarize(bench.run(cases, lambda z, x, q: spans.get(z, [])))
+    assert summary["n_cases"] == len(cases)
+    assert summary["faithful_passed"] == summary["wrong_rejected"] == 1.0
+    assert summary["by_kind"]["wrong_row"]["kind_as_expected"] == 1.0
+    assert summary["by_kind"]["year_swap"]["kind_as_expected"] == 0.0
+    assert summary["by_kind"]["paraphrase"]["kind_as_expected"] is None
+    assert "wrong_derived" in bench.table(summary)
+
+
+@dataclass(frozen=True)
+class _Span:
+    kind: str

@@ -21,11 +21,13 @@ from ib_middleware.lab.data.loaders import (
     load_longhealth,
     load_qasper,
 )
+from ib_middleware.lab.data.support_cases import SupportCase, load_support_cases
 
 __all__ = [
     "DatasetKind",
     "FinanceBenchCase",
     "LabelledCase",
+    "SupportCase",
     "financebench_cases",
     "financebench_path",
     "load_cases",
@@ -33,6 +35,7 @@ __all__ = [
     "load_financebench",
     "load_longhealth",
     "load_qasper",
+    "load_support_cases",
 ]
 
 
