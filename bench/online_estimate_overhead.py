@@ -19,9 +19,9 @@ import time
 from ib_integrations.llamacpp import LlamaCppEngine
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.lab.data import load_financebench
 from ib_middleware.judging.online import CXMIEstimator, OnlineEstimator
 from ib_middleware.judging.relevance import RelevantInformationEstimator
+from ib_middleware.lab.data import load_financebench
 
 
 def _timed(estimator: OnlineEstimator, page: str, query: str, text: str) -> float:

@@ -28,8 +28,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.engines import ScoreRequest
 from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE
 from ib_middleware.judging.routing import Rung
+from ib_middleware.prompts import DEFAULT_SCORING_TEMPLATE
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import StageTelemetry
 from ib_middleware.testing import FakeCompressor, FakeScorer

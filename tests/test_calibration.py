@@ -9,6 +9,8 @@ import pytest
 
 from ib_middleware.compressors import ExtractiveCompressor
 from ib_middleware.errors import EngineError
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.lab.calibration import (
     CaseRecord,
     LabelledCase,
@@ -27,9 +29,7 @@ from ib_middleware.lab.calibration import (
 )
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.judges import JUDGES, get_judge
-from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.policy import CurvePoint, Policy
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeScorer
 

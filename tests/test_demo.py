@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 from ib_middleware.compressors import AbstractiveCompressor, ApproximateTokenCounter
 from ib_middleware.engines import ChatMessage, Generation, GenerationSettings, Scorer
 from ib_middleware.errors import IBMiddlewareError
+from ib_middleware.judging.online import CXMIEstimator, EstimatorName, OnlineEstimate
+from ib_middleware.judging.routing import Rung
 from ib_middleware.lab.data import load_financebench
 from ib_middleware.lab.demo import (
     ANSWER_TOKENS,
@@ -28,8 +30,6 @@ from ib_middleware.lab.demo import (
     run_demo,
 )
 from ib_middleware.lab.demo._report import holds_answer
-from ib_middleware.judging.online import CXMIEstimator, EstimatorName, OnlineEstimate
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -29,6 +29,8 @@ from langgraph.types import Command, interrupt
 
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.engines import Generation
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.langgraph import (
     COMPRESSOR_TAGS,
     DECISIONS_KEY,
@@ -38,8 +40,6 @@ from ib_middleware.langgraph import (
     RunRecorder,
     with_compression,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -35,6 +35,8 @@ from langgraph.graph.message import add_messages
 from pydantic import Field
 
 from ib_middleware.compressors import AbstractiveCompressor
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.langgraph import (
     COMPRESSOR_TAGS,
     DECISIONS_KEY,
@@ -52,8 +54,6 @@ from ib_middleware.langgraph import (
     message_text,
     with_compression,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

@@ -25,6 +25,8 @@ from test_langgraph_loop import PAGE, QUESTION, SUMMARY, Context, LoopModel, rea
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.engines import ChatMessage, Generation, GenerationSettings
 from ib_middleware.errors import is_control_flow
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.langgraph import (
     STAGE_RUN_NAME,
     CompressingChatModel,
@@ -36,8 +38,6 @@ from ib_middleware.langgraph import (
     run_stage,
     with_compression,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage, ContextItem
 from ib_middleware.testing import FakeCompressor, FakeScorer, tool_call
 

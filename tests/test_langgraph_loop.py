@@ -28,6 +28,8 @@ from langgraph.runtime import Runtime
 from pydantic import BaseModel
 
 from ib_middleware.compressors import AbstractiveCompressor
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung
 from ib_middleware.langgraph import (
     DECISIONS_KEY,
     DEFAULT_CACHE_SIZE,
@@ -39,8 +41,6 @@ from ib_middleware.langgraph import (
     compression_node,
     with_compression,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.routing import Rung
 from ib_middleware.stage import CompressionStage, ContextItem
 from ib_middleware.testing import FakeCompressor, FakeScorer, tool_call
 

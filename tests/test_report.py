@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from ib_middleware import EngineError
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.lab.report import load_prices, register_report_command, render_report
-from ib_middleware.lab.report.data import load_spans, summarise
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.lab.report import load_prices, register_report_command, render_report
+from ib_middleware.lab.report.data import load_spans, summarise
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import configure_span_file
 from ib_middleware.testing import FakeCompressor, FakeScorer

@@ -10,8 +10,8 @@ from ib_middleware import EngineError
 from ib_middleware.compressors import AbstractiveCompressor, ExtractiveCompressor
 from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator
 from ib_middleware.judging.routing import Rung
-from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 from ib_middleware.judging.support import ContentSpan
+from ib_middleware.stage import CompressionStage, ContextItem, StageResult
 from ib_middleware.testing import FakeCompressor, FakeScorer
 
 PAGE = "Capital expenditure was $1,577 million in 2018. " + "Other filler text here. " * 60

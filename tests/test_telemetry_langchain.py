@@ -12,9 +12,9 @@ from openinference.instrumentation.langchain import LangChainInstrumentor
 from opentelemetry import trace
 
 from ib_middleware.compressors import AbstractiveCompressor
-from ib_middleware.langgraph import compression_node
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.langgraph import compression_node
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import attributes as names
 from ib_middleware.telemetry.testing import InMemoryTelemetry

@@ -14,9 +14,9 @@ from ib_middleware.compressors import Compression, Compressor
 from ib_middleware.engines import TokenCounter
 from ib_middleware.errors import is_control_flow
 from ib_middleware.judging.online import OnlineEstimate, OnlineEstimator
-from ib_middleware.results import RungAttempt
 from ib_middleware.judging.routing import Rung, check_compression, check_support, judge
 from ib_middleware.judging.support import ContentSpan
+from ib_middleware.results import RungAttempt
 
 __all__ = ["CountingCompressor", "OnFailure", "RungStep", "error_text", "since"]
 

@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from ib_middleware.compressors import AbstractiveCompressor, ApproximateTokenCounter
 from ib_middleware.engines import ChatMessage, Generation, GenerationSettings
-from ib_middleware.langgraph import MessageCompressor
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.langgraph import MessageCompressor
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import StageTelemetry
 from ib_middleware.telemetry.testing import InMemoryTelemetry

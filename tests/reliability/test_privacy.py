@@ -29,9 +29,9 @@ from ib_middleware.compressors import (
     ExtractiveCompressor,
 )
 from ib_middleware.errors import EngineError
-from ib_middleware.langgraph import MessageCompressor
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.langgraph import MessageCompressor
 from ib_middleware.stage import CompressionStage
 from ib_middleware.telemetry import attributes as names
 from ib_middleware.telemetry import configure_span_file

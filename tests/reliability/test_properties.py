@@ -44,14 +44,14 @@ from ib_middleware.compressors import (
 )
 from ib_middleware.engines import ScoreRequest
 from ib_middleware.errors import CompressionRejectedError, EngineError
+from ib_middleware.judging.online import CXMIEstimator
+from ib_middleware.judging.routing import Rung, check_compression
 from ib_middleware.langgraph import (
     DECISIONS_KEY,
     ChatModelGenerator,
     IBMiddleware,
     compression_node,
 )
-from ib_middleware.judging.online import CXMIEstimator
-from ib_middleware.judging.routing import Rung, check_compression
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor, FakeScorer
 

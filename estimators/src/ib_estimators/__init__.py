@@ -59,8 +59,8 @@ __all__ = [
     "knob_analysis",
     "mc_mutual_information",
     "nats_to_bits",
-    "pointwise_terms",
     "pmi_retention",
+    "pointwise_terms",
     "relevant_pmi",
     "roc_auc",
 ]

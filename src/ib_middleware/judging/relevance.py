@@ -291,7 +291,6 @@ class RelevantInformationEstimator:
         return self._build(key, requests, own, compression, results)
 
 
-
 def _count(scorer: Scorer, text: str) -> int:
     if isinstance(scorer, TokenCounter):
         return scorer.count_tokens(text)
