@@ -100,11 +100,6 @@ class SupportCase:
     reject_kind: RejectKind | None
     note: str
 
-    @property
-    def faithful(self) -> bool:
-        """Whether the compression is true to the page (its expected verdict is ``pass``)."""
-        return self.expected == "pass"
-
 
 def support_cases_path() -> Path:
     """Path of the bundled support cases (JSON Lines).
