@@ -192,7 +192,9 @@ def test_calibrate_writes_a_policy_with_its_command(config, data, tmp_path):
     assert policy.reproduce == (
         f"ib-middleware calibrate --data {data} --target-fallback 0.3 --config {config} --out {out}"
     )
-    assert len(records.read_text(encoding="utf-8").splitlines()) == 3
+    lines = records.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1 + 3  # what it was measured with, then one line a case
+    assert json.loads(lines[0])["meta"]["rung_names"] == ["tight"]
     assert payload["rungs"][0]["name"] == "tight"
 
 

@@ -13,14 +13,14 @@ from ib_middleware.config import CompressorConfig, EngineConfig, StageConfig
 from ib_middleware.engines import Generator, Scorer, TokenCounter
 from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.judging.online import ContrastivePMIEstimator, CXMIEstimator, OnlineEstimator
-from ib_middleware.policy import Policy
-from ib_middleware.registry import create_engine
 from ib_middleware.judging.relevance import RelevantInformationEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.policy import FittedFor, LadderRung, Policy
+from ib_middleware.registry import create_engine
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage
 
-__all__ = ["EngineCache", "build_compressor", "build_stage"]
+__all__ = ["EngineCache", "build_compressor", "build_stage", "fitted_for"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -91,11 +91,46 @@ def build_compressor(
     )
 
 
-def _policy(config: StageConfig) -> Policy | None:
-    """The configured policy, when it was calibrated for this estimator."""
+def fitted_for(config: StageConfig, scorer: object) -> FittedFor:
+    """What a stage built from ``config`` with ``scorer`` is, as a policy records it.
+
+    Example:
+        >>> from ib_middleware.testing import FakeScorer
+        >>> fitted = fitted_for(StageConfig(), FakeScorer(lambda prompt, text: -1.0))
+        >>> fitted.scorer, fitted.witness, len(fitted.ladder) == len(StageConfig().rungs)
+        ('fake-scorer', 'page', True)
+    """
+    estimator = config.estimator
+    witness: str | None = None
+    if estimator.kind == "relevant_pmi":
+        witness = estimator.witness
+        if witness == "segments":
+            witness = f"segments:{estimator.relevant_segments}"
+    return FittedFor(
+        estimator=estimator.kind,
+        scorer=str(getattr(scorer, "model_id", "unknown")),
+        witness=witness,
+        ladder=[
+            LadderRung(name=rung.name, compressor=rung.compressor.model_dump(mode="json"))
+            for rung in config.rungs
+        ],
+        token_budget=config.token_budget,
+    )
+
+
+def _policy(config: StageConfig, scorer: object = None) -> Policy | None:
+    """The configured policy, when it was calibrated for this estimator.
+
+    Raises:
+        PolicyMismatchError: When a policy that records what it was fitted for (version 3)
+            was fitted for another estimator, scorer, witness or ladder.
+    """
     if config.policy is None:
         return None
     policy = Policy.load(config.policy)
+    if policy.fitted_for is not None:
+        policy.check(fitted_for(config, scorer), source=f"policy {config.policy}")
+        return policy
     if policy.estimator != config.estimator.kind:
         # Thresholds on one signal mean nothing for another: keep the config's own.
         _LOG.warning(
@@ -150,7 +185,7 @@ def build_stage(
     else:
         estimator = ContrastivePMIEstimator(scorer, reservoir_size=config.estimator.reservoir_size)
     counter = scorer if isinstance(scorer, TokenCounter) else None
-    policy = _policy(config)
+    policy = _policy(config, scorer)
     thresholds = policy.thresholds() if policy is not None else {}
     rungs = [
         Rung(

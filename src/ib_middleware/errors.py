@@ -12,6 +12,7 @@ __all__ = [
     "EngineNotFoundError",
     "EngineTimeoutError",
     "IBMiddlewareError",
+    "PolicyMismatchError",
     "ScoringUnsupportedError",
     "is_control_flow",
     "redact_quotes",
@@ -48,6 +49,25 @@ class ScoringUnsupportedError(EngineError):
 
 class ContextWindowExceededError(EngineError, ValueError):
     """A prompt (plus continuation) does not fit the engine's context window."""
+
+
+class PolicyMismatchError(IBMiddlewareError, ValueError):
+    """A calibrated policy was fitted for another estimator, scorer, witness or ladder.
+
+    Its thresholds would mean something else on this stage; the message names what differs
+    (the policy's value and the stage's) and the two ways out.
+    """
+
+    def __init__(self, policy: str, differences: list[str]) -> None:
+        """Name the policy and what differs."""
+        self.policy = policy
+        self.differences = differences
+        super().__init__(
+            f"{policy} was calibrated for another stage ({'; '.join(differences)}). Recalibrate "
+            "for this stage (`ib-middleware calibrate --config <your stage config> --out "
+            "policy.json`, then `policy: policy.json`) or set `policy: null` to use the "
+            "thresholds written in the config"
+        )
 
 
 class CompressionRejectedError(IBMiddlewareError):

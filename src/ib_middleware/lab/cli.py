@@ -5,14 +5,11 @@ Every command takes ``--config PATH`` (a YAML or TOML ``StageConfig``; environme
 last line of standard output. Errors print one line to standard error and exit with status 1.
 """
 
-import shlex
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
@@ -27,22 +24,11 @@ from ib_middleware.lab._cli_support import clean_errors, data_path, emit, fmt, r
 from ib_middleware.lab._cli_support import err as err_console
 from ib_middleware.lab._cli_support import out as console
 from ib_middleware.lab.calibration import (
-    CaseRecord,
-    LabelledCase,
-    TargetKind,
-    build_policy,
-    judgeable,
     load_cases,
-    measure,
-    save_records,
-    summarise_rungs,
 )
-from ib_middleware.lab.calibration.summary import print_report
-from ib_middleware.lab.data import financebench_path
+from ib_middleware.lab.calibration.command import register_calibrate_command
 from ib_middleware.lab.demo import demo_command
 from ib_middleware.lab.estimation import estimate_compressor_mi
-from ib_middleware.lab.graded import containment_cases
-from ib_middleware.lab.judges import get_judge
 from ib_middleware.lab.report import register_report_command
 from ib_middleware.lab.sweep.command import register_sweep_command
 from ib_middleware.telemetry.setup import span_file_or_none
@@ -261,145 +247,7 @@ def estimate(
         )
 
 
-def _reproduce(data: str, kind: str, target: float, options: dict[str, Any]) -> str:
-    parts = ["ib-middleware", "calibrate", "--data", data, f"--target-{kind}", f"{target:g}"]
-    for flag, value in options.items():
-        if value is True:
-            parts.append(flag)
-        elif value is not None and value is not False:
-            parts += [flag, str(value)]
-    return shlex.join(parts)
-
-
-@app.command()
-def calibrate(
-    *,
-    data: DataOption,
-    target_distortion: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Most distortion (1 - accuracy): fewest tokens."),
-    ] = None,
-    target_fallback: Annotated[
-        float | None, typer.Option(min=0.0, max=1.0, help="Wanted full-context fallback rate.")
-    ] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the policy here.")] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="Use the first N usable cases.")] = None,
-    judge: Annotated[
-        str, typer.Option(help="Labels: facts, contains, numeric, exact, token_f1.")
-    ] = ("facts"),
-    grid_points: Annotated[int, typer.Option(min=2, help="Quantiles tried in [0, 1].")] = 21,
-    folds: Annotated[
-        int, typer.Option(min=0, help="Cross-validation folds over groups (below 2: in-sample).")
-    ] = 5,
-    bootstrap: Annotated[
-        int, typer.Option(min=0, help="Group resamples behind the 95% intervals (0: none).")
-    ] = 2000,
-    keep_uncontained: Annotated[
-        bool, typer.Option(help="Keep cases whose raw context lacks the answer.")
-    ] = False,
-    records: Annotated[
-        Path | None, typer.Option(help="Also write the measured table (JSON Lines).")
-    ] = None,
-    config: ConfigOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Choose each rung's threshold and the relevance gate for a target, as a policy."""
-    started = time.perf_counter()
-    with clean_errors(json_output):
-        if (target_distortion is None) == (target_fallback is None):
-            msg = "give exactly one of --target-distortion and --target-fallback"
-            raise ValueError(msg)
-        kind: TargetKind = "distortion" if target_distortion is not None else "fallback"
-        target = float(target_distortion if target_distortion is not None else target_fallback or 0)
-        label = get_judge(judge)
-        loaded = (
-            containment_cases(financebench_path())
-            if data == "evidence"
-            else load_cases(data_path(data))
-        )
-        cases: list[LabelledCase] = loaded if keep_uncontained else judgeable(loaded, label)
-        cases = cases[:limit] if limit else cases
-        if not cases:
-            msg = f"none of the {len(loaded)} cases has its answer in its context ({judge} judge)"
-            raise ValueError(msg)
-        stage_config = StageConfig.load(config)
-        stage = build_stage(stage_config)
-        with _progress() as bar:
-            task = bar.add_task("calibrating", total=len(cases))
-
-            def advance(index: int, record: CaseRecord) -> None:
-                bar.advance(task)
-                if not err_console.is_terminal:  # a log file gets a line per case, not a bar
-                    bits = " ".join(fmt(o.bits_per_token) for o in record.rungs)
-                    err_console.print(
-                        f"case {index + 1}/{len(cases)} {escape(record.case_id)}: signal {bits}"
-                    )
-
-            measured = measure(stage, cases, label, on_case=advance)
-        scorer = getattr(getattr(stage.estimator, "scorer", None), "model_id", "unknown")
-        options = {
-            "--limit": limit,
-            "--judge": judge if judge != "facts" else None,
-            "--grid-points": grid_points if grid_points != 21 else None,
-            "--folds": folds if folds != 5 else None,
-            "--bootstrap": bootstrap if bootstrap != 2000 else None,
-            "--keep-uncontained": keep_uncontained,
-            "--config": config,
-            "--out": out,
-        }
-        names = [rung.label for rung in stage.rungs]
-        policy, selection = build_policy(
-            measured,
-            rung_names=names,
-            estimator=stage.estimator.name,
-            scorer=str(scorer),
-            judge=judge,
-            target_kind=kind,
-            target_value=target,
-            grid_points=grid_points,
-            reproduce=_reproduce(data, kind, target, options),
-            folds=folds,
-            bootstrap=bootstrap,
-            prune_grid=_prune_grid(stage_config),
-        )
-        if out is not None:
-            policy.save(out)
-        if records is not None:
-            save_records(records, measured)
-    point = selection.point
-    summaries = summarise_rungs(measured, names, point.thresholds, prune_below=point.prune_below)
-    fallback_accuracy = sum(r.fallback_correct for r in measured) / len(measured)
-    payload = {
-        "policy": policy.model_dump(mode="json"),
-        "out": str(out) if out else None,
-        "target_met": selection.target_met,
-        "note": selection.note,
-        "quantile": point.quantile,
-        "prune_below": point.prune_below,
-        "forwarded_token_fraction": point.forwarded_token_fraction,
-        "folds": policy.folds,
-        "evaluation": policy.evaluation,
-        "cases_loaded": len(loaded),
-        "n_cases": len(measured),
-        "fallback_accuracy": fallback_accuracy,
-        "rungs": [asdict(summary) for summary in summaries],
-        "wall_s": time.perf_counter() - started,
-    }
-    if json_output:
-        emit(payload)
-        return
-    print_report(policy, selection, summaries, len(loaded), fallback_accuracy)
-    if out is not None:
-        console.print(f"policy written to {out}", highlight=False)
-
-
-def _prune_grid(config: StageConfig) -> list[float | None] | None:
-    """The gate thresholds to try: none when the stage's gate is off, its own when it sets one."""
-    if not config.relevance_gate:
-        return [None]
-    return None if config.prune_below is None else [config.prune_below]
-
-
+register_calibrate_command(app)
 register_report_command(app)
 register_sweep_command(app)
 app.command("demo")(demo_command)

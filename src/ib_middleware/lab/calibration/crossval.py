@@ -27,7 +27,14 @@ from ib_middleware.lab.calibration.simulation import (
 )
 from ib_middleware.policy import CurvePoint
 
-__all__ = ["CrossValidation", "assign_folds", "cross_validate", "fit_point", "group_of"]
+__all__ = [
+    "CrossValidation",
+    "assign_folds",
+    "components",
+    "cross_validate",
+    "fit_point",
+    "group_of",
+]
 
 
 def group_of(record: CaseRecord) -> str:
@@ -41,11 +48,43 @@ def group_of(record: CaseRecord) -> str:
     return record.group or record.case_id
 
 
-def assign_folds(records: Sequence[CaseRecord], folds: int, *, seed: int = 0) -> list[int]:
-    """Each case's fold: the groups, shuffled with ``seed``, dealt in turn to ``folds`` folds.
+def components(records: Sequence[CaseRecord]) -> list[int]:
+    """Each case's connected component of the question-document graph.
 
-    Every case of a group lands in the same fold, and every fold gets a group when there are
-    at least ``folds`` groups.
+    A ``group`` may name several keys joined by ``|`` (``question:Q|document:D``); two cases
+    sharing any key are connected, and so is everything connected to them. Folds and bootstrap
+    resamples keep a component whole, so no question and no source document sits on both sides.
+    Components are numbered in order of first appearance.
+
+    Example:
+        >>> rows = [CaseRecord(str(i), 1, True, (), group=g) for i, g in enumerate(
+        ...     ["question:1|document:A", "question:2|document:A", "question:3|document:B"])]
+        >>> components(rows)
+        [0, 0, 1]
+    """
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    keyed = [[k for k in group_of(r).split("|") if k] or [r.case_id] for r in records]
+    for keys in keyed:
+        for key in keys[1:]:
+            parent[root(key)] = root(keys[0])
+    numbers: dict[str, int] = {}
+    return [numbers.setdefault(root(keys[0]), len(numbers)) for keys in keyed]
+
+
+def assign_folds(records: Sequence[CaseRecord], folds: int, *, seed: int = 0) -> list[int]:
+    """Each case's fold: whole components (``components``), shuffled, to the emptiest fold.
+
+    The components are shuffled with ``seed`` and each goes to the fold holding the fewest
+    cases so far, so folds are about equal in cases; every fold gets a component when there
+    are at least ``folds`` of them.
 
     Example:
         >>> rows = [CaseRecord(str(i), 1, True, (), group=g) for i, g in enumerate("aabbc")]
@@ -56,10 +95,16 @@ def assign_folds(records: Sequence[CaseRecord], folds: int, *, seed: int = 0) ->
     if folds < 1:
         msg = f"folds must be at least 1, got {folds}"
         raise ValueError(msg)
-    groups = sorted({group_of(record) for record in records})
-    order = np.random.default_rng(seed).permutation(len(groups))
-    fold_of_group = {groups[index]: position % folds for position, index in enumerate(order)}
-    return [fold_of_group[group_of(record)] for record in records]
+    component = components(records)
+    sizes = np.bincount(np.asarray(component, dtype=np.intp)) if component else np.zeros(0)
+    order = np.random.default_rng(seed).permutation(len(sizes))
+    load = [0] * folds
+    fold_of_component = {}
+    for position, index in enumerate(order):
+        fold = position if position < folds else min(range(folds), key=load.__getitem__)
+        fold_of_component[int(index)] = fold
+        load[fold] += int(sizes[index])
+    return [fold_of_component[c] for c in component]
 
 
 def fit_point(
@@ -148,7 +193,7 @@ def cross_validate(
         )
         return chosen
 
-    n_groups = len({group_of(record) for record in records})
+    n_groups = len(set(components(records)))
     reason = (
         f"cross-validation needs at least 2 folds, got {folds}"
         if folds < 2

@@ -4,18 +4,20 @@ Containment is the share of the cases that need evidence whose forwarded text ho
 forwarded fraction is forwarded tokens over raw tokens. A router is worth having when it contains
 more than routers spending the same tokens without looking at the signal:
 
-- **random**: prunes with the policy's pruned rate, compresses with rung 0 with probability p_c
-  (its invalid compressions fall back to the full context) and forwards the rest in full; p_c is
-  solved in closed form so its expected forwarded tokens equal the policy's (clipped to what is
-  feasible; the forwarded fraction reported is the one reached). Its containment is the
-  expectation, with no sampling noise.
-- **length**: compresses (rung 0) the longest contexts first and forwards the rest in full: the
+- **random**: compresses with a rung with probability p_c (its invalid compressions, and items
+  within the token budget, go whole) and forwards the rest in full; p_c is solved in closed form
+  so its expected forwarded tokens equal the policy's (clipped to what is feasible; the
+  forwarded fraction reported is the one reached). Its containment is the expectation, with no
+  sampling noise. Each rung is tried as the compression and the strongest is the baseline.
+  **random forced** also prunes with the policy's pruned rate (a pruned case contains nothing).
+- **length**: compresses the longest contexts first and forwards the rest in full: the
   fewest compressions that bring the forwarded tokens to at most the policy's (so the most
-  contexts forwarded whole); all of them when even that does not.
-- **always compress** with rung 0 (invalid: full) and **never compress**.
+  contexts forwarded whole); all of them when even that does not. Strongest over the rungs.
+- **always rung k** (invalid: full), each rung alone, and **never compress**.
 
 Confidence intervals are percentile bootstraps that resample groups of cases with replacement
-(``CaseRecord.group``); the baselines are recomputed within each resample.
+(connected components of ``CaseRecord.group``'s keys, ``crossval.components``); the
+baselines are recomputed within each resample.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ib_middleware.lab.calibration.crossval import group_of
+from ib_middleware.lab.calibration.crossval import components
 from ib_middleware.lab.calibration.simulation import (
     PRUNED,
     CaseRecord,
@@ -38,6 +40,7 @@ from ib_middleware.lab.calibration.simulation import (
 )
 
 __all__ = [
+    "Columns",
     "RouterFigures",
     "RoutingEvaluation",
     "evaluate_routes",
@@ -72,7 +75,7 @@ class RouterFigures:
 
 
 @dataclass(frozen=True)
-class _Columns:
+class Columns:
     """Per-case arrays of what every router reads."""
 
     needs: npt.NDArray[np.bool_]
@@ -83,8 +86,11 @@ class _Columns:
     compress_tokens: Floats
 
     @classmethod
-    def of(cls, records: Sequence[CaseRecord]) -> _Columns:
-        first = [r.rungs[0] if r.rungs else None for r in records]
+    def of(cls, records: Sequence[CaseRecord], rung: int = 0) -> Columns:
+        """Columns with rung ``rung`` as the compression (invalid or passthrough: full)."""
+        first = [
+            r.rungs[rung] if len(r.rungs) > rung and not r.passthrough else None for r in records
+        ]
         valid = [o is not None and o.bits_per_token is not None for o in first]
         return cls(
             needs=np.asarray([r.needs_evidence for r in records], dtype=np.bool_),
@@ -92,17 +98,24 @@ class _Columns:
             notes=np.asarray([r.note_tokens for r in records], dtype=np.float64),
             full_correct=np.asarray([r.fallback_correct for r in records], dtype=np.float64),
             compress_correct=np.asarray(
-                [route_label(r, 0 if ok else None) for r, ok in zip(records, valid, strict=True)],
+                [
+                    route_label(r, rung if ok else None)
+                    for r, ok in zip(records, valid, strict=True)
+                ],
                 dtype=np.float64,
             ),
             compress_tokens=np.asarray(
-                [route_tokens(r, 0 if ok else None) for r, ok in zip(records, valid, strict=True)],
+                [
+                    route_tokens(r, rung if ok else None)
+                    for r, ok in zip(records, valid, strict=True)
+                ],
                 dtype=np.float64,
             ),
         )
 
-    def take(self, index: Index) -> _Columns:
-        return _Columns(*(getattr(self, column.name)[index] for column in fields(self)))
+    def take(self, index: Index) -> Columns:
+        """The columns of the cases ``index`` (a resample)."""
+        return Columns(*(getattr(self, column.name)[index] for column in fields(self)))
 
     def total(self) -> float:
         """Raw tokens of the cases (1 when there are none, to divide by)."""
@@ -113,7 +126,7 @@ class _Columns:
         return float(correct[self.needs].mean()) if self.needs.any() else math.nan
 
 
-def _random(columns: _Columns, pruned_rate: float, tokens: float) -> tuple[float, float, float]:
+def random_at(columns: Columns, pruned_rate: float, tokens: float) -> tuple[float, float, float]:
     """Random routing at ``tokens`` expected forwarded tokens: (p_c, containment, tokens)."""
     full, notes = columns.inputs.sum(), columns.notes.sum()
     saving = full - columns.compress_tokens.sum()
@@ -126,7 +139,7 @@ def _random(columns: _Columns, pruned_rate: float, tokens: float) -> tuple[float
     return p_c, columns.containment(expected), float(reached)
 
 
-def _length(columns: _Columns, tokens: float) -> tuple[float, float, float]:
+def length_at(columns: Columns, tokens: float) -> tuple[float, float, float]:
     """Length routing at most ``tokens``: (share compressed, containment, tokens forwarded)."""
     order = np.argsort(-columns.inputs, kind="stable")
     savings = columns.inputs[order] - columns.compress_tokens[order]
@@ -158,8 +171,8 @@ def random_routing(
         >>> router.compressed_rate, router.forwarded_fraction, router.containment
         (0.5, 0.6, 0.75)
     """
-    columns = _Columns.of(records)
-    p_c, containment, reached = _random(columns, pruned_rate, forwarded_tokens)
+    columns = Columns.of(records)
+    p_c, containment, reached = random_at(columns, pruned_rate, forwarded_tokens)
     return RouterFigures(
         containment=_finite(containment),
         forwarded_fraction=reached / columns.total(),
@@ -179,8 +192,8 @@ def length_routing(records: Sequence[CaseRecord], *, forwarded_tokens: float) ->
         >>> router.compressed_rate, router.forwarded_fraction, router.containment
         (0.5, 0.275, 0.5)
     """
-    columns = _Columns.of(records)
-    share, containment, reached = _length(columns, forwarded_tokens)
+    columns = Columns.of(records)
+    share, containment, reached = length_at(columns, forwarded_tokens)
     return RouterFigures(
         containment=_finite(containment),
         forwarded_fraction=reached / columns.total(),
@@ -192,22 +205,36 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _best(results: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """The result of highest containment (the strongest baseline over the rungs)."""
+    return max(results, key=lambda r: r[1] if math.isfinite(r[1]) else -math.inf)
+
+
 def _figures(
-    columns: _Columns, correct: Floats, tokens: Floats, pruned: npt.NDArray[np.bool_]
+    rungs: Sequence[Columns], correct: Floats, tokens: Floats, pruned: npt.NDArray[np.bool_]
 ) -> dict[str, float]:
-    """Every router's containment and forwarded fraction on one (re)sample of cases."""
+    """Every router's containment and forwarded fraction on one (re)sample of cases.
+
+    Random and length routing are tried with each rung as the compression; the strongest
+    (highest containment) is the baseline.
+    """
+    columns = rungs[0]
     full = columns.total()
     spent = float(tokens.sum())
     pruned_rate = float(pruned.mean())
-    p_c, random_contained, random_tokens = _random(columns, pruned_rate, spent)
-    share, length_contained, length_tokens = _length(columns, spent)
+    p_c, random_contained, random_tokens = _best([random_at(c, 0.0, spent) for c in rungs])
+    f_c, forced_contained, forced_tokens = _best([random_at(c, pruned_rate, spent) for c in rungs])
+    share, length_contained, length_tokens = _best([length_at(c, spent) for c in rungs])
     policy = columns.containment(correct)
-    return {
+    figures = {
         "policy": policy,
         "policy_forwarded": spent / full,
         "random": random_contained,
         "random_forwarded": random_tokens / full,
         "random_compressed": p_c,
+        "random_forced": forced_contained,
+        "random_forced_forwarded": forced_tokens / full,
+        "random_forced_compressed": f_c,
         "length": length_contained,
         "length_forwarded": length_tokens / full,
         "length_compressed": share,
@@ -215,8 +242,13 @@ def _figures(
         "always_forwarded": float(columns.compress_tokens.sum()) / full,
         "never": columns.containment(columns.full_correct),
         "gain_random": policy - random_contained,
+        "gain_random_forced": policy - forced_contained,
         "gain_length": policy - length_contained,
     }
+    for k, rung in enumerate(rungs):
+        figures[f"rung{k}"] = rung.containment(rung.compress_correct)
+        figures[f"rung{k}_forwarded"] = float(rung.compress_tokens.sum()) / full
+    return figures
 
 
 def _interval(samples: Sequence[float], confidence: float) -> tuple[float, float] | None:
@@ -234,8 +266,9 @@ class RoutingEvaluation:
 
     Attributes:
         policy: The policy's figures (with intervals).
-        random: Random routing at the policy's forwarded tokens.
-        length: Length routing at the policy's forwarded tokens.
+        random: Random routing at the policy's forwarded tokens, pruning nothing (the
+            strongest over the rungs as its compression).
+        length: Length routing at the policy's forwarded tokens (strongest over the rungs).
         always_compress: Rung 0 for every case (invalid: full).
         never_compress: The full context for every case.
         gain_over_random: Policy containment minus random routing's.
@@ -243,6 +276,10 @@ class RoutingEvaluation:
         gain_over_length: Policy containment minus length routing's.
         gain_over_length_ci: Its bootstrap interval.
         distortion: 1 - the policy's correct share of all cases.
+        random_forced: Random routing forced to prune at the policy's pruned rate.
+        gain_over_random_forced: Policy containment minus forced random routing's.
+        gain_over_random_forced_ci: Its bootstrap interval.
+        always_rung: Each rung alone, for every case (invalid or within budget: full).
         fallback_rate: Share of cases forwarded in full by the policy.
         accepted_rate: Share of cases whose compression the policy accepted.
         n_cases: Cases evaluated.
@@ -269,12 +306,17 @@ class RoutingEvaluation:
     n_needs_evidence: int
     bootstrap: int
     confidence: float
+    random_forced: RouterFigures | None = None
+    gain_over_random_forced: float | None = None
+    gain_over_random_forced_ci: tuple[float, float] | None = None
+    always_rung: tuple[RouterFigures, ...] = ()
 
     def routers(self) -> dict[str, RouterFigures]:
         """The five routers by name, the policy first."""
         return {
             "policy": self.policy,
             "random": self.random,
+            **({"random_forced": self.random_forced} if self.random_forced else {}),
             "length": self.length,
             "always_compress": self.always_compress,
             "never_compress": self.never_compress,
@@ -322,20 +364,22 @@ def evaluate_routes(
     if not records or len(records) != len(routes):
         msg = f"{len(routes)} routes for {len(records)} cases (at least one of each)"
         raise ValueError(msg)
-    columns = _Columns.of(records)
+    rungs = [Columns.of(records, k) for k in range(max(len(r.rungs) for r in records) or 1)]
+    columns = rungs[0]
     correct = np.asarray([route_label(r, x) for r, x in zip(records, routes, strict=True)], float)
     tokens = np.asarray([route_tokens(r, x) for r, x in zip(records, routes, strict=True)], float)
     pruned = np.asarray([route == PRUNED for route in routes], dtype=np.bool_)
-    point = _figures(columns, correct, tokens, pruned)
-    members: dict[str, list[int]] = {}
-    for index, record in enumerate(records):
-        members.setdefault(group_of(record), []).append(index)
+    point = _figures(rungs, correct, tokens, pruned)
+    members: dict[int, list[int]] = {}
+    for index, component in enumerate(components(records)):
+        members.setdefault(component, []).append(index)
     groups = [np.asarray(indices, dtype=np.intp) for indices in members.values()]
     rng = np.random.default_rng(seed)
     draws: dict[str, list[float]] = {key: [] for key in point}
     for _ in range(bootstrap if len(groups) > 1 else 0):  # one group: nothing to resample
         drawn = np.concatenate([groups[g] for g in rng.integers(len(groups), size=len(groups))])
-        figures = _figures(columns.take(drawn), correct[drawn], tokens[drawn], pruned[drawn])
+        taken = [rung.take(drawn) for rung in rungs]
+        figures = _figures(taken, correct[drawn], tokens[drawn], pruned[drawn])
         for key, value in figures.items():
             draws[key].append(value)
     ci = {key: _interval(values, confidence) for key, values in draws.items()}
@@ -353,7 +397,18 @@ def evaluate_routes(
             _finite(point["random"]),
             point["random_forwarded"],
             compressed_rate=point["random_compressed"],
+        ),
+        random_forced=RouterFigures(
+            _finite(point["random_forced"]),
+            point["random_forced_forwarded"],
+            compressed_rate=point["random_forced_compressed"],
             pruned_rate=float(pruned.mean()),
+        ),
+        gain_over_random_forced=_finite(point["gain_random_forced"]),
+        gain_over_random_forced_ci=ci["gain_random_forced"],
+        always_rung=tuple(
+            RouterFigures(_finite(point[f"rung{k}"]), point[f"rung{k}_forwarded"], ci[f"rung{k}"])
+            for k in range(len(rungs))
         ),
         length=RouterFigures(
             _finite(point["length"]),

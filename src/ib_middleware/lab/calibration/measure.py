@@ -5,26 +5,63 @@ the accept rule thresholds (``routing.signal``; None when the rung failed, or it
 invalid or unsupported) and whether the compression holds the answer; plus whether the raw
 context itself holds it (the fallback's label). Each rung runs through the stage's own step,
 ``CompressionStage.run_rung``: calibration and run time share one code path.
+
+A case is marked ``passthrough`` when the stage would forward it untouched: within the token
+budget (``CompressionStage.over_budget``), alone or, for one result of a tool output
+(``item_index`` set), with the output's other results. A workload case (``lab.workloads``)
+brings its own containment judge (``contained``), its workload, and a source ``document`` that
+joins its question in the fold ``group`` (``fold_group``).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from ib_middleware.errors import is_control_flow
+from ib_middleware.judging.routing import signal
 from ib_middleware.lab.calibration.simulation import CaseRecord, RungOutcome
 from ib_middleware.lab.data.cases import LabelledCase
 from ib_middleware.lab.judges import Judge
 from ib_middleware.ladder import error_text
-from ib_middleware.judging.routing import signal
 from ib_middleware.stage import CompressionStage, pruned_note
 
-__all__ = ["judgeable", "measure", "save_records"]
+__all__ = ["fold_group", "judgeable", "measure", "save_records"]
 
 _REFERENCES = 3
+
+
+def fold_group(case: LabelledCase) -> str:
+    """The keys a case is folded by: its question and its source document, ``|``-joined.
+
+    A page of another source under a question (``variant == "distractor"``) holds nothing the
+    question needs: it goes with its document only, so no document sits on both sides of a
+    fold while the question's own pages stay together. A case without a ``document`` keeps
+    its ``group``.
+
+    Example:
+        >>> fold_group(LabelledCase("x", "q", "a", group="q1"))
+        'q1'
+    """
+    document = getattr(case, "document", "")
+    if not document:
+        return case.group
+    keys = [f"document:{document}"]
+    if getattr(case, "variant", "") != "distractor" and case.group:
+        keys.insert(0, f"question:{case.group}")
+    return "|".join(keys)
+
+
+def _label(case: LabelledCase, judge: Judge, text: str) -> bool:
+    """Whether ``text`` keeps what the case needs: its own judge when it has one."""
+    if not case.needs_evidence:
+        return True
+    contained = getattr(case, "contained", None)
+    return bool(contained(text)) if callable(contained) else judge(text, case.answer)
 
 
 def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]:
@@ -40,7 +77,7 @@ def judgeable(cases: Sequence[LabelledCase], judge: Judge) -> list[LabelledCase]
         >>> [case.context for case in judgeable(cases, JUDGES["facts"])]
         ['Capex was 1,577.']
     """
-    return [case for case in cases if not case.needs_evidence or judge(case.context, case.answer)]
+    return [case for case in cases if _label(case, judge, case.context)]
 
 
 def _measure_rung(
@@ -60,7 +97,7 @@ def _measure_rung(
     compression = attempt.compression
     if compression is None:
         return RungOutcome(None, correct=False, error=attempt.error or attempt.reason)
-    correct = judge(compression.text, case.answer) if case.needs_evidence else True
+    correct = _label(case, judge, compression.text)
     tokens = stage.token_counter.count_tokens(compression.text)
     if attempt.estimate is None:
         return RungOutcome(
@@ -81,7 +118,8 @@ def measure(
 ) -> list[CaseRecord]:
     """Run every rung on every case and label each compression.
 
-    The stage's token budget does not apply: every case is compressed by every rung. Engine
+    Every case is compressed by every rung; a case the stage would pass through (within its
+    token budget) is marked ``passthrough``, and no threshold applies to it. Engine
     and estimator failures are recorded as outcomes, never raised. Estimators that contrast
     with other contexts get the contexts of the next three cases as references.
 
@@ -108,21 +146,29 @@ def measure(
     """
     records = []
     contexts = [case.context for case in cases]
+    tokens = [stage.token_counter.count_tokens(context) for context in contexts]
+    outputs: dict[tuple[str, str, str], int] = {}
+    for case, count in zip(cases, tokens, strict=True):
+        if getattr(case, "item_index", None) is not None:
+            key = _output_key(case)
+            outputs[key] = outputs.get(key, 0) + count
     for index, case in enumerate(cases):
         others = [contexts[(index + step) % len(contexts)] for step in range(1, _REFERENCES + 1)]
         references = list(dict.fromkeys(c for c in others if c != case.context))
-        tokens = stage.token_counter.count_tokens(case.context)
+        whole = outputs.get(_output_key(case), tokens[index])
         record = CaseRecord(
             case_id=case.case_id or str(index),
-            input_tokens=tokens,
-            fallback_correct=judge(case.context, case.answer) if case.needs_evidence else True,
+            input_tokens=tokens[index],
+            fallback_correct=_label(case, judge, case.context),
             rungs=tuple(
-                _measure_rung(stage, index, case, judge, references)
-                for index in range(len(stage.rungs))
+                _measure_rung(stage, rung, case, judge, references)
+                for rung in range(len(stage.rungs))
             ),
             needs_evidence=case.needs_evidence,
-            group=case.group,
-            note_tokens=stage.token_counter.count_tokens(pruned_note("tool:search", tokens)),
+            group=fold_group(case),
+            note_tokens=stage.token_counter.count_tokens(pruned_note("tool:search", tokens[index])),
+            workload=str(getattr(case, "workload", "")),
+            passthrough=not stage.over_budget(max(whole, tokens[index])),
         )
         records.append(record)
         if on_case is not None:
@@ -130,8 +176,20 @@ def measure(
     return records
 
 
-def save_records(path: str | Path, records: Sequence[CaseRecord]) -> Path:
-    """Write the measured table as JSON Lines, one ``CaseRecord`` a line.
+def _output_key(case: LabelledCase) -> tuple[str, str, str]:
+    """The tool output a result belongs to: its workload, question and shape."""
+    if getattr(case, "item_index", None) is None:
+        return ("", case.case_id, "")
+    return (str(getattr(case, "workload", "")), case.group, str(getattr(case, "shape", "")))
+
+
+def save_records(
+    path: str | Path, records: Sequence[CaseRecord], *, meta: dict[str, Any] | None = None
+) -> Path:
+    """Write the measured table as JSON Lines, one ``CaseRecord`` a line (gzipped: ``.gz``).
+
+    ``meta`` (what the table was measured with: the ``fitted_for`` of a policy, the rung
+    names, the judge) goes first, as ``{"meta": ...}``, so a replay needs no stage.
 
     Example:
         >>> import tempfile
@@ -141,7 +199,9 @@ def save_records(path: str | Path, records: Sequence[CaseRecord]) -> Path:
         0.5
     """
     target = Path(path)
-    with target.open("w", encoding="utf-8") as handle:
-        for record in records:
-            handle.write(json.dumps(asdict(record)) + "\n")
+    lines = [json.dumps({"meta": meta}) + "\n"] if meta is not None else []
+    lines += [json.dumps(asdict(record)) + "\n" for record in records]
+    text = "".join(lines).encode("utf-8")
+    # mtime=0: the same table gives the same bytes, so a shipped file only changes with it.
+    target.write_bytes(gzip.compress(text, mtime=0) if target.suffix == ".gz" else text)
     return target

@@ -22,11 +22,12 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 
-from ib_middleware.policy import CurvePoint
 from ib_middleware.judging.routing import Action, route_action
+from ib_middleware.policy import CurvePoint
 
 __all__ = [
     "DEFAULT_GATE_LEVELS",
+    "PASSTHROUGH",
     "PRUNED",
     "CaseRecord",
     "Route",
@@ -48,8 +49,10 @@ __all__ = [
 
 TargetKind = Literal["distortion", "fallback"]
 PRUNED: Literal["pruned"] = "pruned"
-Route: TypeAlias = int | Literal["pruned"] | None
-"""Where a case ends: the rung that accepted it, ``"pruned"``, or None (the fallback)."""
+PASSTHROUGH: Literal["passthrough"] = "passthrough"
+Route: TypeAlias = int | Literal["pruned", "passthrough"] | None
+"""Where a case ends: the rung that accepted it, ``"pruned"``, ``"passthrough"`` (within the
+token budget, never compressed) or None (the fallback)."""
 
 DEFAULT_GATE_LEVELS = tuple(round(0.05 * step, 2) for step in range(11))
 """Quantiles of the observed query fractions tried as the gate's threshold: 0, 0.05, ..., 0.5."""
@@ -90,6 +93,10 @@ class CaseRecord:
         group: Cases sharing a group (the same question's variants) stay in one
             cross-validation fold and are resampled together.
         note_tokens: Tokens of the note that stands in for the case when it is pruned.
+        workload: The kind of traffic the case comes from (``search``, ``filings``, ...):
+            guarantees and figures are stated per workload.
+        passthrough: The item is within the stage's token budget: the stage forwards it
+            untouched, so no threshold or gate ever applies to it.
     """
 
     case_id: str
@@ -99,6 +106,8 @@ class CaseRecord:
     needs_evidence: bool = True
     group: str = ""
     note_tokens: int = 0
+    workload: str = ""
+    passthrough: bool = False
 
 
 @dataclass(frozen=True)
@@ -174,7 +183,7 @@ def quantile_thresholds(
         raise ValueError(msg)
     n_rungs = len(records[0].rungs) if records else 0
     thresholds: list[float] = []
-    reaching = list(records)
+    reaching = [record for record in records if not record.passthrough]
     for rung in range(n_rungs):
         values = [v for r in reaching if (v := r.rungs[rung].bits_per_token) is not None]
         values = values or [v for r in records if (v := r.rungs[rung].bits_per_token) is not None]
@@ -220,11 +229,15 @@ def route_case(
 ) -> Route:
     """Where the ladder sends one case: the rung that accepts it, ``"pruned"``, or None.
 
+    An item within the token budget (``passthrough``) is never compressed: ``"passthrough"``.
+
     Example:
         >>> row = CaseRecord("a", 100, True, (RungOutcome(0.9, True, 9, query_fraction=0.05),))
         >>> route_case(row, [0.5]), route_case(row, [0.5], 0.1), route_case(row, [0.95])
         (0, 'pruned', None)
     """
+    if record.passthrough:
+        return PASSTHROUGH
     stop = decide_case(record, thresholds, prune_below)
     if stop is None:
         return None
@@ -264,7 +277,7 @@ def route_label(record: CaseRecord, route: Route) -> bool:
     """
     if route == PRUNED:
         return not record.needs_evidence
-    if route is None:
+    if route is None or route == PASSTHROUGH:
         return record.fallback_correct
     return record.rungs[route].correct
 
@@ -279,7 +292,7 @@ def route_tokens(record: CaseRecord, route: Route) -> int:
     """
     if route == PRUNED:
         return record.note_tokens
-    if route is None:
+    if route is None or route == PASSTHROUGH:
         return record.input_tokens
     return record.rungs[route].output_tokens or 0
 

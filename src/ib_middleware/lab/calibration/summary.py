@@ -24,14 +24,20 @@ __all__ = [
     "ROUTER_LABELS",
     "evaluation_rows",
     "headline",
+    "print_certified",
     "print_report",
     "with_interval",
+    "workload_rows",
 ]
+
+_NEVER = 1e300
+"""Thresholds above this accept nothing (a policy stores +inf as the largest float)."""
 
 EVALUATION_HEADERS = ("router", "containment", "95% CI", "forwarded", "compressed", "pruned")
 ROUTER_LABELS = {
     "policy": "policy",
     "random": "random, equal tokens",
+    "random_forced": "random pruning at the policy's rate",
     "length": "longest first, equal tokens",
     "always_compress": "always compress",
     "never_compress": "never compress",
@@ -74,8 +80,9 @@ def evaluation_rows(evaluation: Mapping[str, Any]) -> list[tuple[str, ...]]:
         ('policy', '0.900', '[0.800, 1.000]', '0.400', '0.500', '0.100')
     """
     rows: list[tuple[str, ...]] = []
-    for key, label in ROUTER_LABELS.items():
-        router = evaluation.get(key)
+    routers = [(evaluation.get(key), label) for key, label in ROUTER_LABELS.items()]
+    routers += [(r, f"always rung {k}") for k, r in enumerate(evaluation.get("always_rung") or [])]
+    for router, label in routers:
         if not router:
             continue
         rows.append(
@@ -108,7 +115,10 @@ def headline(policy: Policy) -> str:
         if policy.prune_below is not None
         else "no relevance gate"
     )
-    thresholds = ", ".join(f"{name} {value:.4f}" for name, value in policy.thresholds().items())
+    thresholds = ", ".join(
+        f"{name} {'accept none' if value > _NEVER else f'{value:.4f}'}"
+        for name, value in policy.thresholds().items()
+    )
     in_sample = evaluation.get("in_sample", {})
     lines = [f"thresholds {thresholds}; {gate}"]
     if in_sample:
@@ -173,3 +183,107 @@ def print_report(
             f"the target {policy.target_value:.3f}",
             highlight=False,
         )
+
+
+WORKLOAD_HEADERS = (
+    "workload",
+    "containment [95% CI]",
+    "seeds: median [p5, p95]",
+    "forwarded [95% CI]",
+    "seeds: median [p5, p95]",
+    "gain vs random",
+    "loss",
+    "loss <= alpha",
+)
+
+
+def _spread(figures: Mapping[str, Any], name: str) -> str:
+    spread = figures.get("spread", {}).get(name)
+    if not spread:
+        return "-"
+    return f"{_number(spread['median'])} {_interval([spread['p5'], spread['p95']])}"
+
+
+def workload_rows(workloads: Mapping[str, Any], key: str = "shared") -> list[tuple[str, ...]]:
+    """One row per workload (``WORKLOAD_HEADERS``) of a version-3 policy's ``workloads``.
+
+    ``key`` picks the shared policy's held-out figures (``shared``) or, with ``own``, those of
+    the policy fitted on that workload alone.
+
+    Example:
+        >>> figures = {"containment": 0.97, "policy": {"containment_ci": [0.9, 1.0]},
+        ...     "forwarded_fraction": 0.4, "gain_over_random": 0.1, "loss": 0.01,
+        ...     "spread": {"seeds": 20, "guarantee_held_share": 1.0}}
+        >>> workload_rows({"search_results": {"shared": figures}})[0][:2]
+        ('search_results', '0.970 [0.900, 1.000]')
+    """
+    rows: list[tuple[str, ...]] = []
+    for name, entry in workloads.items():
+        figures = entry.get(key)
+        if figures and key == "own":
+            figures = figures.get("heldout")
+        if not figures:
+            continue
+        policy = figures.get("policy", {})
+        spread = figures.get("spread", {})
+        held = spread.get("guarantee_held_share")
+        rows.append(
+            (
+                name,
+                with_interval(figures.get("containment"), policy.get("containment_ci")),
+                _spread(figures, "containment"),
+                with_interval(
+                    figures.get("forwarded_fraction"), policy.get("forwarded_fraction_ci")
+                ),
+                _spread(figures, "forwarded_fraction"),
+                with_interval(
+                    figures.get("gain_over_random"),
+                    figures.get("gain_over_random_ci"),
+                    signed=True,
+                ),
+                _number(figures.get("loss")),
+                f"{held:.0%} of {spread.get('seeds')} seeds" if held is not None else "-",
+            )
+        )
+    return rows
+
+
+def print_certified(
+    policy: Policy, summaries: list[RungSummary], note: str, target_met: bool
+) -> None:
+    """Print a version-3 calibration: rungs, routers, workloads, guarantees, the choice."""
+    rungs = Table("rung", "threshold", "valid", "failed", "accuracy", "accepted", "pruned")
+    for s in summaries:
+        counts = (str(s.valid), str(s.failed), fmt(s.accuracy, 2), str(s.accepted), str(s.pruned))
+        threshold = "accept none" if s.threshold > _NEVER else fmt(s.threshold, 4)
+        rungs.add_row(s.name, threshold, *counts)
+    console.print(rungs)
+    routers = Table(*EVALUATION_HEADERS, title="routing evaluation at equal tokens (held out)")
+    for row in evaluation_rows(policy.evaluation):
+        routers.add_row(*row)
+    console.print(routers)
+    for key, title in (("shared", "the shipped policy"), ("own", "each workload's own policy")):
+        table = Table(*WORKLOAD_HEADERS, title=f"held out per workload: {title}")
+        rows = workload_rows(policy.workloads, key)
+        for row in rows:
+            table.add_row(*row)
+        if rows:
+            console.print(table)
+    for name, entry in policy.workloads.items():
+        for other, figures in entry.get("own", {}).get("transfer", {}).items():
+            console.print(
+                f"fitted on {name} only, on {other}: containment "
+                f"{_number(figures.get('containment'))}, forwarded "
+                f"{_number(figures.get('forwarded_fraction'))}, "
+                f"loss {_number(figures.get('loss'))}",
+                highlight=False,
+            )
+    for guarantee in policy.guarantee.values():
+        console.print(
+            f"{guarantee.statement}: observed loss {guarantee.observed_loss:.3f}, upper bound "
+            f"{guarantee.bound:.3f}, p = {guarantee.p_value:.3g}",
+            highlight=False,
+        )
+    console.print(f"{headline(policy)}\n{note}", highlight=False)
+    if not target_met:
+        err_console.print("[yellow]warning:[/] the distortion target was not met", highlight=False)
