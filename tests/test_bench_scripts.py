@@ -163,3 +163,21 @@ def test_support_cases_reports_every_kind_and_the_named_kinds() -> None:
 @dataclass(frozen=True)
 class _Span:
     kind: str
+
+
+def test_selection_containment_scores_each_arm_on_a_workload() -> None:
+    from ib_middleware.lab.workloads import search_result_cases
+
+    bench = _load("selection_containment")
+    cases = search_result_cases("page")[:2]
+    full, sent = bench.containment(cases, lambda context, query: context)
+    assert (full, sent) == (1.0, 1.0)
+    nothing, none_sent = bench.containment(cases, lambda context, query: "")
+    assert (nothing, none_sent) == (0.0, 0.0)
+    kept, share = bench.containment(cases, bench.selector(bench.arms()["all"], 0.5))
+    assert 0.0 <= kept <= 1.0
+    assert 0.0 < share <= 0.5
+    results = {"search_page": {"all": {"0.10": {"containment": kept, "forwarded": share}}}}
+    results["search_page"]["all"].update({"0.25": results["search_page"]["all"]["0.10"]})
+    results["search_page"]["all"].update({"0.50": results["search_page"]["all"]["0.10"]})
+    assert bench.markdown(results).splitlines()[2].startswith("| all |")

@@ -39,8 +39,12 @@ def fake_engines():
 def test_default_config_is_offline_embedded():
     config = StageConfig()
     assert [(rung.name, rung.compressor.kind) for rung in config.rungs] == [
-        ("segments", "segments")
+        ("segments-tight", "segments"),
+        ("segments-medium", "segments"),
+        ("segments-wide", "segments"),
     ]
+    shares = [rung.compressor.budget_share for rung in config.rungs]
+    assert shares == sorted(shares) == [0.10, 0.25, 0.50]  # a graded ladder, widest last
     assert config.estimator.kind == "relevant_pmi"
     assert config.reject_unsupported_figures
     assert config.estimator.scorer.options["model_path"] == "gemma3-270m"

@@ -73,6 +73,9 @@ def build_compressor(
             max_segments=config.max_segments,
             relative_score=config.relative_score,
             budget_share=config.budget_share,
+            context_words=config.context_words,
+            cover_facets=config.cover_facets,
+            second_hop=config.second_hop,
             token_counter=counter,
             name=name,
         )

@@ -1,11 +1,14 @@
 """Stage configuration: pydantic models, loadable from YAML, TOML and environment variables.
 
-The default runs fully offline at CPU speed: rung 0 keeps the page's sentences and table rows
-(with their headers) that best answer the query (``segments``), then the full-context
-fallback; it is judged by the relevant-information estimate scored by the embedded
-Gemma-3-270M, after the support check. Abstractive rungs (``kind: abstractive`` with the
-embedded SmolLM2-135M or Gemma-3-270M, or any engine) are one config entry away. The thresholds
-come from the policy shipped with the package (calibrated on the bundled FinanceBench sample).
+The default runs fully offline at CPU speed: a graded extractive ladder of three rungs that keep
+the item's sentences and table rows (with their headers) that best answer the query, at about
+10%, 25% and 50% of the item (``segments-tight``, ``segments-medium``, ``segments-wide``), each
+judged by the accept rule, then the whole item after the widest fails; the accept rule is the
+support check, then the relevant-information estimate scored by the embedded Gemma-3-270M.
+Abstractive rungs (``kind: abstractive`` with the embedded SmolLM2-135M or Gemma-3-270M, or any
+engine) are one config entry away. A calibrated policy replaces the rungs' thresholds by name
+(the policy shipped with the package, when it was fitted for these rungs; else the thresholds
+written here, placeholders until calibration fits them).
 Set ``policy: null`` to use the thresholds written in the config instead.
 
 Environment variables override the file: ``IB_MIDDLEWARE_TOKEN_BUDGET=512``,
@@ -24,9 +27,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from ib_middleware.judging.routing import MIN_OUTPUT_TOKENS
 from ib_middleware.policy import default_policy_path
 from ib_middleware.prompts import PromptStyle
-from ib_middleware.judging.routing import MIN_OUTPUT_TOKENS
 
 __all__ = [
     "CompressorConfig",
@@ -66,10 +69,21 @@ class CompressorConfig(_Strict):
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
     budget_tokens: int = Field(default=200, ge=1, description="extractive and segments only")
-    max_segments: int = Field(default=4, ge=1, description="segments only")
+    max_segments: int | None = Field(
+        default=4, ge=1, description="segments only: most segments kept (null: the budget decides)"
+    )
     relative_score: float = Field(default=0.6, ge=0.0, le=1.0, description="segments only")
     budget_share: float = Field(
         default=0.0, ge=0.0, lt=1.0, description="segments only: budget grows to this page share"
+    )
+    context_words: bool = Field(
+        default=False, description="segments only: rank with block title and table header words"
+    )
+    cover_facets: bool = Field(
+        default=False, description="segments only: a segment for every year and name of the query"
+    )
+    second_hop: bool = Field(
+        default=False, description="segments only: rank again with the bridge titles the best name"
     )
 
 
@@ -101,13 +115,31 @@ class EstimatorConfig(_Strict):
     )
 
 
+_GRADED_RUNGS = (
+    ("segments-tight", 0.10, 48),
+    ("segments-medium", 0.25, 96),
+    ("segments-wide", 0.50, 160),
+)
+"""The default ladder's rungs: name, share of the item, and the least tokens kept."""
+
+
 def _default_rungs() -> list[RungConfig]:
+    # Thresholds are placeholders until calibration fits them (a policy replaces them by name).
     return [
         RungConfig(
-            name="segments",
-            compressor=CompressorConfig(kind="segments", budget_tokens=160),
+            name=name,
+            compressor=CompressorConfig(
+                kind="segments",
+                budget_tokens=floor,
+                budget_share=share,
+                max_segments=None,
+                relative_score=0.0,
+                context_words=True,
+                second_hop=True,
+            ),
             threshold_bits_per_token=0.5,
         )
+        for name, share, floor in _GRADED_RUNGS
     ]
 
 
@@ -117,7 +149,7 @@ class StageConfig(BaseSettings):
     Example:
         >>> config = StageConfig()
         >>> [rung.name for rung in config.rungs], config.estimator.kind
-        (['segments'], 'relevant_pmi')
+        (['segments-tight', 'segments-medium', 'segments-wide'], 'relevant_pmi')
     """
 
     model_config = SettingsConfigDict(

@@ -41,6 +41,9 @@ _HEADER_WORDS = re.compile(
 _YEAR_LINE = re.compile(r"\s*(?:19|20)\d{2}\s*")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\"'$\d])")
 _LIST_MARK = re.compile(r"^\s*(?:[-*•●▪]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+")
+_TITLE_CHARS = 100
+_HEADER_CHARS = 80
+_CLOSERS = "\"')\u201d\u2019"  # a sentence may end inside quotes or brackets
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class Segment:
         kind: ``sentence``, ``item`` (list item), ``row`` (table row) or ``header``.
         header: For a row, the header of its table (collapsed), else ``""``.
         index: Position among the page's segments.
+        title: The title of the block it sits in (a short first line after a blank line,
+            such as a search result's title), else ``""``.
     """
 
     text: str
@@ -62,6 +67,19 @@ class Segment:
     kind: Literal["sentence", "item", "row", "header"]
     header: str = ""
     index: int = 0
+    title: str = ""
+
+    @property
+    def ranked_text(self) -> str:
+        """The text with its block's title and its table's header: what a ranking reads.
+
+        Example:
+            >>> row = Segment("Capex (1,577)", 0, 13, "row", "(Millions) 2018", title="Cash flows")
+            >>> row.ranked_text
+            'Cash flows (Millions) 2018 Capex (1,577)'
+        """
+        parts = [self.title if self.title and not self.text.startswith(self.title) else ""]
+        return " ".join(part for part in (*parts, self.header, self.text) if part)
 
 
 def _collapse(text: str) -> str:
@@ -122,7 +140,10 @@ def _header_run(lines: list[tuple[int, int, str]], index: int) -> tuple[int, int
     probe = index + 1
     while probe < len(lines):
         candidate = lines[probe][2]
-        header_line = bool(_HEADER_WORDS.search(candidate)) or is_value_line(candidate)
+        # A long line is prose even when it names a year ("… a 2014 American film …").
+        header_line = (
+            bool(_HEADER_WORDS.search(candidate)) and len(candidate.strip()) < _HEADER_CHARS
+        ) or is_value_line(candidate)
         if candidate.strip() and not (header_line or len(candidate) < 40):
             break
         following = lines[probe + 1 : probe + 6]
@@ -166,6 +187,7 @@ def split_segments(page: str) -> list[Segment]:
     while index < len(lines):
         start, end, body = lines[index]
         if not body.strip():
+            flush_prose()  # a blank line ends a paragraph
             index += 1
             continue
         values = []
@@ -185,7 +207,7 @@ def split_segments(page: str) -> list[Segment]:
             index = probe
             continue
         header_like = _HEADER_WORDS.search(body) and not body.rstrip().endswith(".")
-        if years_only or (header_like and len(_collapse(body)) < 80):
+        if years_only or (header_like and len(_collapse(body)) < _HEADER_CHARS):
             # Header lines (titles, units, years) gather until the first row below them.
             flush_prose()
             run_start = start
@@ -197,14 +219,57 @@ def split_segments(page: str) -> list[Segment]:
         if _LIST_MARK.match(body):
             flush_prose()
         prose.append((start, end, body))
-        if body.rstrip().endswith((".", ":", "?", "!")) and not _LIST_MARK.match(body):
+        if body.rstrip().rstrip(_CLOSERS).endswith((".", ":", "?", "!")) and not _LIST_MARK.match(
+            body
+        ):
             flush_prose()
         index += 1
     flush_prose()
+    titles = _block_titles(lines)
     return [
-        Segment(s.text, s.start, s.end, s.kind, s.header, position)
+        Segment(s.text, s.start, s.end, s.kind, s.header, position, _title_at(titles, s.start))
         for position, s in enumerate(segments)
     ]
+
+
+def _is_title(body: str) -> bool:
+    stripped = body.strip()
+    return (
+        0 < len(stripped) <= _TITLE_CHARS
+        and not stripped.endswith((".", ":", ";", ",", "?", "!"))
+        and not is_value_line(stripped)
+        and not _LIST_MARK.match(stripped)
+    )
+
+
+def _block_titles(lines: list[tuple[int, int, str]]) -> list[tuple[int, str]]:
+    """``(offset, title)`` of every block (lines after a blank line) opening with a title line.
+
+    A page without blank lines is one block: its first line titles nothing.
+    """
+    titles = []
+    after_blank = False
+    for number, (start, _, body) in enumerate(lines):
+        if not body.strip():
+            after_blank = True
+            continue
+        following = lines[number + 1][2] if number + 1 < len(lines) else ""
+        if after_blank or (number == 0 and any(not line[2].strip() for line in lines)):
+            if _is_title(body) and following.strip():
+                titles.append((start, _collapse(body)))
+            else:
+                titles.append((start, ""))
+        after_blank = False
+    return titles
+
+
+def _title_at(titles: list[tuple[int, str]], offset: int) -> str:
+    current = ""
+    for start, title in titles:
+        if start > offset:
+            break
+        current = title
+    return current
 
 
 def join_segments(segments: Sequence[Segment], *, with_headers: bool = True) -> str:

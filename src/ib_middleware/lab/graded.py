@@ -50,6 +50,7 @@ __all__ = [
     "LabelSource",
     "containment_cases",
     "graded_compressions",
+    "label_figures",
     "load_graded_cases",
     "needed_figures",
 ]
@@ -386,16 +387,32 @@ def _window(case: GradedCase, rng: random.Random, share: float = 0.55) -> str:
 _LINE_ITEM = re.compile(r"line items? named:?\s*(.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE)
 _YEAR = re.compile(r"(?:19|20)\d{2}")
 _SMALL = re.compile(r"\d{1,2}")
-_FIGURE_LETTERS = re.compile(r"[A-Za-z]{2,}")
-_SCALE_WORDS = frozenset({"million", "millions", "billion", "billions", "thousand", "bn", "mn"})
+_LABEL_FIGURE = re.compile(
+    r"(?<![\w.,])[$\u20ac\u00a3]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\w)"
+    r"(?:\s?%|\s(?:million|billion|thousand|bn|mn)\b)?",
+    re.IGNORECASE,
+)
 LabelSource = Literal["answer", "line_items", "evidence"]
 """Where a filing page's label comes from (``needed_figures``)."""
 
 
+def label_figures(text: str) -> list[str]:
+    """The figures of ``text`` as written (``$1,577``, ``12.5%``, ``$1.6 billion``; no signs).
+
+    Labels read figures with this fixed pattern (not the support check's span reader, which
+    moves with the accept rule), so a label does not change when the accept rule does.
+
+    Example:
+        >>> label_figures("Capex (1,577) in FY22; margin 12.5 %; $1.6 billion")
+        ['1,577', '12.5 %', '$1.6 billion']
+    """
+    return [match.group(0) for match in _LABEL_FIGURE.finditer(text)]
+
+
 def _row_label(text: str) -> str:
-    spans = [s for s in content_spans(text) if s.kind == "figure"]
+    first = _LABEL_FIGURE.search(text)
     # Spacing differs between a justification and a PDF's text ("Inventories,net(Note6)").
-    return normalize_text(text[: spans[0].start] if spans else text).replace(" ", "")
+    return normalize_text(text[: first.start()] if first else text).replace(" ", "")
 
 
 def _line_items(justification: str) -> list[str]:
@@ -408,16 +425,13 @@ def _line_items(justification: str) -> list[str]:
 def _justification_figures(justification: str, context: str) -> list[str]:
     """The justification's own figures that the page states (not years, not ``* 100``)."""
     out = []
-    for span in content_spans(justification):
-        if span.kind != "figure":
-            continue
-        letters = set(_FIGURE_LETTERS.findall(span.text.lower())) - _SCALE_WORDS
-        digits = span.text.replace(",", "").strip("$ ")
+    for figure in label_figures(justification):
+        digits = figure.replace(",", "").strip("$ ")
         # Years, ``* 100`` and bare small integers (``Note 12``, ``Section 12(b)``) are not data.
-        if letters or _YEAR.fullmatch(digits) or digits == "100" or _SMALL.fullmatch(digits):
+        if _YEAR.fullmatch(digits) or digits == "100" or _SMALL.fullmatch(digits):
             continue
-        if facts_contained(span.text, context) and span.text not in out:
-            out.append(span.text)
+        if facts_contained(figure, context) and figure not in out:
+            out.append(figure)
     return out
 
 
@@ -443,17 +457,11 @@ def needed_figures(case: GradedCase) -> tuple[LabelSource, tuple[str, ...]]:
     for name in _line_items(case.justification):
         row = next((r for r in rows if _row_label(r.text).startswith(name)), None)
         if row is not None:
-            figures += [s.text for s in content_spans(row.text) if s.kind == "figure"]
+            figures += label_figures(row.text)
     figures += _justification_figures(case.justification, case.context)
     if figures:
         return "line_items", tuple(dict.fromkeys(figures))
-    evidence = [
-        span.text
-        for segment in case.evidence
-        for span in content_spans(segment.text)
-        if span.kind == "figure"
-    ]
-    return "evidence", tuple(evidence)
+    return "evidence", tuple(f for segment in case.evidence for f in label_figures(segment.text))
 
 
 def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
@@ -483,11 +491,7 @@ def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
     graded = load_graded_cases(path)
     out = []
     for case in graded:
-        if not any(
-            span.kind == "figure"
-            for segment in case.evidence
-            for span in content_spans(segment.text)
-        ):
+        if not any(label_figures(segment.text) for segment in case.evidence):
             continue
         source, figures = needed_figures(case)
         label = case.answer if source == "answer" else " ".join(figures)

@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
-from ib_middleware.judging.support import content_spans
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.data.hotpotqa import HotpotQuestion, Paragraph, load_hotpotqa
 from ib_middleware.lab.graded import (
     LabelSource,
     _company,
     _window,
+    label_figures,
     load_graded_cases,
     needed_figures,
 )
@@ -252,11 +252,7 @@ def filing_page_cases(*, path: str | Path | None = None, seed: int = 0) -> list[
     graded = load_graded_cases(path or financebench_path())
     out: list[WorkloadCase] = []
     for case in graded:
-        if not any(
-            span.kind == "figure"
-            for segment in case.evidence
-            for span in content_spans(segment.text)
-        ):
+        if not any(label_figures(segment.text) for segment in case.evidence):
             continue
         source, figures = needed_figures(case)
         label = case.answer if source == "answer" else " ".join(figures)
