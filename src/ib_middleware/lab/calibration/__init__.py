@@ -56,27 +56,29 @@ from ib_middleware.lab.calibration.guarantee import Certified, learn_then_test
 from ib_middleware.lab.calibration.measure import fold_group, judgeable, measure, save_records
 from ib_middleware.lab.calibration.nested import Fit, NestedRun, Settings, fit, nested_cv
 from ib_middleware.lab.calibration.procedure import certified_policy
+from ib_middleware.lab.calibration.quantiles import (
+    DEFAULT_GATE_LEVELS,
+    Selection,
+    TargetKind,
+    gate_grid,
+    quantile_grid,
+    quantile_thresholds,
+    select_point,
+    sweep,
+)
 from ib_middleware.lab.calibration.records import load_meta, load_records
 from ib_middleware.lab.calibration.simulation import (
-    DEFAULT_GATE_LEVELS,
     PASSTHROUGH,
     PRUNED,
     CaseRecord,
     Route,
     RungOutcome,
-    Selection,
-    TargetKind,
     decide_case,
-    gate_grid,
-    quantile_grid,
-    quantile_thresholds,
     route_case,
     route_cases,
     route_label,
     route_tokens,
-    select_point,
     simulate,
-    sweep,
 )
 from ib_middleware.lab.data.cases import LabelledCase, load_cases
 

@@ -15,16 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ib_middleware.lab.calibration.simulation import (
-    CaseRecord,
-    Route,
+from ib_middleware.lab.calibration.quantiles import (
     Selection,
     TargetKind,
     gate_grid,
-    route_cases,
     select_point,
     sweep,
 )
+from ib_middleware.lab.calibration.simulation import CaseRecord, Route, route_cases
 from ib_middleware.policy import CurvePoint
 
 __all__ = [

@@ -19,13 +19,8 @@ import numpy as np
 
 from ib_middleware.lab.calibration.crossval import cross_validate, fit_point
 from ib_middleware.lab.calibration.evaluation import evaluate_routes
-from ib_middleware.lab.calibration.simulation import (
-    CaseRecord,
-    Selection,
-    TargetKind,
-    decide_case,
-    quantile_grid,
-)
+from ib_middleware.lab.calibration.quantiles import Selection, TargetKind, quantile_grid
+from ib_middleware.lab.calibration.simulation import CaseRecord, decide_case
 from ib_middleware.policy import CurvePoint, Policy, PolicyRung
 
 __all__ = ["RungSummary", "build_policy", "summarise_rungs"]

@@ -16,7 +16,7 @@ from ib_middleware.lab._cli_support import err as err_console
 from ib_middleware.lab._cli_support import fmt
 from ib_middleware.lab._cli_support import out as console
 from ib_middleware.lab.calibration.fitting import RungSummary
-from ib_middleware.lab.calibration.simulation import Selection
+from ib_middleware.lab.calibration.quantiles import Selection
 from ib_middleware.policy import Policy
 
 __all__ = [
