@@ -8,8 +8,11 @@ compiles it from the source distribution once, and uv keeps that wheel in its ca
 (``uv cache dir``). The test offers it to the installer next to our wheels, so the new
 environment does not compile it a second time (when it is not there, the install compiles it:
 several minutes on two cores). In that environment the public names import, a scripted stage
-compresses (the ``ib_middleware.testing`` fakes: no model is loaded), and ``ib-middleware
---help`` says which extra it needs; after adding the ``lab`` extra it prints the commands.
+compresses (the ``ib_middleware.testing`` fakes: no model is loaded), no lab-only package
+(statsmodels, pandas, matplotlib, ...) is installed, and ``ib-middleware --help`` says which
+extra it needs; after adding the ``lab`` extra it prints the commands and the knob analysis
+runs. Two fast checks, in this workspace, need no build: the runtime imports no lab-only
+package, and ``knob_analysis`` without statsmodels names the extra that installs it.
 
 Skipped, with the reason, only where nothing can be built: no uv, or no package index to install
 from. Deselect with ``-m "not install"``.
@@ -26,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.install, pytest.mark.timeout(900)]
+# rich is lab-only too, but httpx imports it whenever it is installed (for its own CLI).
+LAB_ONLY = ("statsmodels", "pandas", "patsy", "matplotlib", "typer")
 
 ROOT = Path(__file__).resolve().parents[1]
 PIP_LINE = "ib-middleware[embedded,langchain]"
@@ -40,7 +44,8 @@ CHECK = textwrap.dedent(
     import ib_middleware
     from ib_middleware import CompressionStage, CXMIEstimator, AbstractiveCompressor, Rung
     from ib_middleware.langgraph import (
-        ChatModelGenerator, CompressingChatModel, IBMiddleware, compression_node, with_compression,
+        ChatModelGenerator, CompressingChatModel, GeneratorChatModel, IBMiddleware,
+        add_compression, compression_node, with_compression,
     )
     from ib_middleware.lab.data import LabelledCase, load_financebench
     from ib_middleware.testing import FakeCompressor, FakeScorer
@@ -52,7 +57,7 @@ CHECK = textwrap.dedent(
     assert not missing, missing
     assert smollm2_path().is_file() and gemma3_270m_path().is_file()
     assert len(load_financebench()) == 75
-    for lab_only in ("typer", "rich", "matplotlib"):
+    for lab_only in ("typer", "rich", "matplotlib", "statsmodels", "pandas", "patsy"):
         assert importlib.util.find_spec(lab_only) is None, f"{lab_only} is not a core dependency"
     try:
         ib_middleware.estimate_compressor_mi
@@ -120,6 +125,37 @@ def _offer_compiled_llama_cpp(uv: list[str], constraints: Path, dist: Path) -> N
         shutil.copy2(newest, dist / newest.name)
 
 
+RUNTIME_IMPORTS = (
+    "import sys, ib_middleware, ib_middleware.build, ib_middleware.langgraph;"
+    "import ib_middleware.langgraph._middleware, ib_integrations.llamacpp;"
+    "print(sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:])))"
+)
+
+
+def test_the_runtime_imports_no_lab_only_package():
+    # This workspace has the lab installed, so a stray import would show here.
+    done = _run([sys.executable, "-c", RUNTIME_IMPORTS, *LAB_ONLY], cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_knob_analysis_without_statsmodels_names_the_extra():
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.modules["statsmodels"] = None  # as if the analysis extra were not installed
+        from ib_estimators import knob_analysis
+        try:
+            knob_analysis([0, 1, 0, 1], {"size": [1.0, 2.0, 3.0, 4.0]})
+        except ModuleNotFoundError as error:
+            print(error)
+        """
+    )
+    done = _run([sys.executable, "-c", code], cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "ib-estimators[analysis]"' in done.stdout, done.stdout
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, Path, Path]:
     uv = _uv()
@@ -146,6 +182,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path
     return uv, python, dist, constraints
 
 
+@pytest.mark.install
+@pytest.mark.timeout(900)
 def test_the_pip_line_gives_the_public_names_and_a_working_stage(installed):
     _, python, _, _ = installed
     # Run from a folder outside the workspace, so nothing of the checkout is importable.
@@ -154,6 +192,8 @@ def test_the_pip_line_gives_the_public_names_and_a_working_stage(installed):
     assert "scripted stage: accepted" in checked.stdout
 
 
+@pytest.mark.install
+@pytest.mark.timeout(900)
 def test_the_command_line_names_the_lab_extra_then_runs_with_it(installed):
     uv, python, dist, constraints = installed
     command = python.parent / "ib-middleware"
@@ -167,3 +207,6 @@ def test_the_command_line_names_the_lab_extra_then_runs_with_it(installed):
     assert with_lab.returncode == 0, with_lab.stdout + with_lab.stderr
     for name in ("compress", "estimate", "calibrate", "report", "sweep", "demo"):
         assert name in with_lab.stdout
+    knobs = "from ib_estimators import knob_analysis; print(knob_analysis.__name__)"
+    analysed = _run([str(python), "-c", knobs], cwd=python.parents[2])
+    assert analysed.returncode == 0, analysed.stderr  # the lab extra brings statsmodels
