@@ -39,8 +39,10 @@ async def test_ladder_rejects_absent_and_misplaced_figures_with_the_real_scorer(
     results = run([case.context], case.query)
     [result] = await results if mode == "async" else results
     invented, swapped, kept = result.attempts
-    assert invented.reason.startswith("rejected: unsupported content: figure at characters")
-    assert swapped.reason.startswith("rejected: unsupported content: misplaced figure")
+    assert invented.reason.startswith(
+        "rejected: unsupported content: unsupported figure at characters"
+    )
+    assert swapped.reason.startswith("rejected: unsupported content: wrong row")
     assert [span.text for span in invented.unsupported] == ["9,183"]
     assert "9,183" not in invented.reason  # positions, never values, in the reason
     assert invented.estimate is None  # rejected before it was scored

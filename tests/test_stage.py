@@ -234,8 +234,8 @@ async def test_absent_figure_is_rejected_and_the_ladder_escalates(mode):
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     first, second = result.attempts
     assert not first.accepted
-    assert first.reason == "rejected: unsupported content: figure at characters 10-24"
-    assert first.unsupported == (ContentSpan("figure", 10, 24, "$1,823 million"),)
+    assert first.reason == "rejected: unsupported content: unsupported figure at characters 10-24"
+    assert first.unsupported == (ContentSpan("unsupported figure", 10, 24, "$1,823 million"),)
     assert first.compression.text == INVENTED
     assert first.estimate is None
     assert not any("1,823" in r.prompt + r.continuation for r in scorer.history), "it was scored"
@@ -249,8 +249,8 @@ async def test_name_neither_page_nor_query_holds_is_rejected(mode):
     stage, _ = make_stage("Capex of Acme was $1,577 million", SUMMARY)
     [result] = await run_stage(stage, [PAGE], QUERY, mode)
     first, _ = result.attempts
-    assert first.reason == "rejected: unsupported content: entity at characters 9-13"
-    assert first.unsupported == (ContentSpan("entity", 9, 13, "Acme"),)
+    assert first.reason == "rejected: unsupported content: unknown name at characters 9-13"
+    assert first.unsupported == (ContentSpan("unknown name", 9, 13, "Acme"),)
     assert result.rung == 1
 
 
@@ -260,8 +260,8 @@ async def test_figure_from_another_row_is_rejected_as_misplaced(mode):
     stage, _ = make_stage("Capex 3,193 1,373", "Capex 1,577 1,373")
     [result] = await run_stage(stage, [TABLE], QUERY, mode)
     first, second = result.attempts
-    assert first.reason == "rejected: unsupported content: misplaced figure at characters 6-11"
-    assert first.unsupported == (ContentSpan("misplaced figure", 6, 11, "3,193"),)
+    assert first.reason == "rejected: unsupported content: wrong row at characters 6-11"
+    assert first.unsupported == (ContentSpan("wrong row", 6, 11, "3,193"),)
     assert first.estimate is None
     assert second.accepted
     assert (result.decision, result.rung, result.text) == ("accepted", 1, "Capex 1,577 1,373")
@@ -292,9 +292,13 @@ def test_result_dict_without_text_keeps_only_the_positions_of_unsupported_spans(
     stage, _ = make_stage(INVENTED, SUMMARY)
     [result] = stage.run([PAGE], QUERY)
     with_text = result.to_dict()["attempts"][0]["unsupported"]
-    assert list(with_text) == [{"kind": "figure", "start": 10, "end": 24, "text": "$1,823 million"}]
+    assert list(with_text) == [
+        {"kind": "unsupported figure", "start": 10, "end": 24, "text": "$1,823 million"}
+    ]
     data = result.to_dict(include_text=False)
-    assert list(data["attempts"][0]["unsupported"]) == [{"kind": "figure", "start": 10, "end": 24}]
+    assert list(data["attempts"][0]["unsupported"]) == [
+        {"kind": "unsupported figure", "start": 10, "end": 24}
+    ]
     assert not data["attempts"][1]["unsupported"]
     assert "1,823" not in json.dumps(data)
 

@@ -117,18 +117,25 @@ def _describe(spans: Sequence[ContentSpan], *, capture_content: bool) -> str:
 
 
 def check_support(
-    compression: str, context: str, query: str, *, capture_content: bool = False
+    compression: str,
+    context: str,
+    query: str,
+    *,
+    capture_content: bool = False,
+    allow_derived: bool = True,
 ) -> tuple[tuple[ContentSpan, ...], str | None]:
-    """The figures and names of ``compression`` its context does not hold, and the reason.
+    """The figures and names of ``compression`` its context does not support, and the reason.
 
-    The reason names spans by position; their text only with ``capture_content``.
+    The reason names each span by its kind (``support.REJECTIONS``) and position; its text
+    only with ``capture_content``. A figure derived from stated cells (a difference, sum,
+    growth rate, share or ratio) passes unless ``allow_derived`` is off.
 
     Example:
         >>> spans, reason = check_support("Capex was $1,823 million.", "Capex (1,577).", "q")
         >>> reason
-        'unsupported content: figure at characters 10-24'
+        'unsupported content: unsupported figure at characters 10-24'
     """
-    spans = tuple(unsupported_content(compression, context, query))
+    spans = tuple(unsupported_content(compression, context, query, allow_derived=allow_derived))
     if not spans:
         return (), None
     return spans, f"unsupported content: {_describe(spans, capture_content=capture_content)}"
