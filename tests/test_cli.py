@@ -36,6 +36,7 @@ def config(tmp_path):
     path = tmp_path / "stage.yaml"
     path.write_text(
         "token_budget: 10\n"
+        "policy: null\n"  # a stage of fakes: the shipped policy was fitted for another
         "rungs:\n"
         "  - name: tight\n"
         "    compressor: {kind: extractive, budget_tokens: 14}\n"
