@@ -48,8 +48,10 @@ WORKLOADS = {"search": "search_results", "filings": "filing_pages"}
 def workload_cases(names: str) -> list[LabelledCase]:
     """The cases of comma-separated workloads (``search``, ``filings`` or their full names).
 
-    ``search``: the HotpotQA sample as a results page, as ten items and as search-tool JSON;
-    ``filings``: the FinanceBench sample's pages, windows and other filings' pages.
+    ``search``: the HotpotQA sample as a results page and as ten items (a search tool's JSON
+    reaches the stage as its results, one item each, through the LangGraph adapters, so it is
+    the items shape); ``filings``: the FinanceBench sample's pages, windows and other filings'
+    pages.
 
     Example:
         >>> cases = workload_cases("filings")
@@ -60,7 +62,7 @@ def workload_cases(names: str) -> list[LabelledCase]:
     for raw in (part.strip() for part in names.split(",")):
         name = WORKLOADS.get(raw, raw)
         if name == "search_results":
-            out += [c for shape in ("page", "items", "json") for c in search_result_cases(shape)]
+            out += [c for shape in ("page", "items") for c in search_result_cases(shape)]
         elif name == "filing_pages":
             out += filing_page_cases()
         else:
