@@ -16,6 +16,7 @@ from ib_middleware.errors import PolicyMismatchError
 from ib_middleware.judging.online import CXMIEstimator
 from ib_middleware.judging.routing import Rung
 from ib_middleware.lab.calibration import load_meta, load_records, measure, save_records
+from ib_middleware.lab.calibration.command import workload_cases
 from ib_middleware.lab.cli import app
 from ib_middleware.lab.judges import JUDGES
 from ib_middleware.lab.workloads import WorkloadCase
@@ -174,3 +175,36 @@ def test_calibrate_replays_a_table_beside_its_policy(tmp_path):
     assert shown.exit_code == 0, shown.output
     assert "held out per workload" in shown.stdout
     assert "with probability at least 0.9" in shown.stdout
+
+
+def test_calibrate_measures_a_bundled_workload_and_ships_the_table_beside(tmp_path):
+    config = tmp_path / "stage.yaml"
+    config.write_text(
+        "policy: null\n"
+        "rungs:\n"
+        "  - {name: tight, compressor: {kind: segments, budget_tokens: 40}}\n"
+        "  - {name: wide, compressor: {kind: segments, budget_tokens: 160}}\n"
+        "estimator: {scorer: {engine: policy-fake-scorer, options: {}}}\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "policy.json"
+    args = ["calibrate", "--workloads", "filings", "--limit", "15", "-c", str(config)]
+    args += ["--folds", "2", "--inner-folds", "2", "--seeds", "2", "--bootstrap", "0"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout.strip().splitlines()[-1])
+    table = tmp_path / "policy.records.jsonl"
+    assert payload["records"] == str(table)
+    policy = Policy.load(out)
+    assert policy.records == "policy.records.jsonl"
+    assert policy.reproduce.startswith("ib-middleware calibrate --workloads filings --limit 15")
+    assert "--alpha 0.05 --delta 0.1" in policy.reproduce
+    rows = load_records(table)
+    assert len(rows) == policy.n_cases == 15
+    assert {row.workload for row in rows} == {"filing_pages"}
+    assert all(row.group.startswith(("question:", "document:")) for row in rows)
+    assert any(not row.needs_evidence for row in rows), "other filings' pages are in"
+    assert load_meta(table)["fitted_for"] == policy.fitted_for.model_dump(mode="json")
+    assert list(policy.guarantee) == ["filing_pages"]
+    with pytest.raises(ValueError, match="unknown workload 'weather'"):
+        workload_cases("weather")
