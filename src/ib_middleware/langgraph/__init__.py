@@ -49,6 +49,7 @@ from ib_middleware.langgraph._common import (
 from ib_middleware.langgraph._generator import COMPRESSOR_TAGS, ChatModelGenerator
 from ib_middleware.langgraph._messages import CompressedMessages, MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
+from ib_middleware.langgraph._offline_chat import GeneratorChatModel
 from ib_middleware.langgraph._originals import (
     EXPAND_TOOL_NAME,
     InMemoryOriginalStore,
@@ -58,7 +59,6 @@ from ib_middleware.langgraph._originals import (
     expand_context_tool,
     find_original,
 )
-from ib_middleware.langgraph._offline_chat import GeneratorChatModel
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.langgraph._runs import RecordedRun, RunRecorder
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage

@@ -28,7 +28,12 @@ from ib_middleware.langgraph._common import (
     latest_human_index,
     latest_human_text,
 )
-from ib_middleware.langgraph._originals import EXPAND_TOOL_NAME, OriginalStore
+from ib_middleware.langgraph._originals import (
+    EXPAND_TOOL_NAME,
+    OriginalStore,
+    akeep_originals,
+    keep_originals,
+)
 from ib_middleware.langgraph._outcome import Outcome, judged
 from ib_middleware.langgraph._shape import Shape, read_shape
 from ib_middleware.langgraph._stage_run import arun_stage, run_stage
@@ -314,40 +319,6 @@ class MessageCompressor:
             fresh=fresh,
         )
 
-    def _store(self, pending: Sequence[tuple[str, Any]]) -> set[str]:
-        stored = set()
-        for key, original in pending:
-            try:
-                self.originals.put(key, original)  # type: ignore[union-attr]
-            except Exception as error:  # the original then stays on the message
-                if is_control_flow(error):
-                    raise
-                _log.warning(
-                    "original %s kept on the message: the store failed (%s)",
-                    key,
-                    type(error).__name__,
-                )
-            else:
-                stored.add(key)
-        return stored
-
-    async def _astore(self, pending: Sequence[tuple[str, Any]]) -> set[str]:
-        stored = set()
-        for key, original in pending:
-            try:
-                await self.originals.aput(key, original)  # type: ignore[union-attr]
-            except Exception as error:  # the original then stays on the message
-                if is_control_flow(error):
-                    raise
-                _log.warning(
-                    "original %s kept on the message: the store failed (%s)",
-                    key,
-                    type(error).__name__,
-                )
-            else:
-                stored.add(key)
-        return stored
-
     def compress(
         self,
         messages: Sequence[BaseMessage],
@@ -367,7 +338,7 @@ class MessageCompressor:
             results = run_stage(self.stage, items, query, config=config, metadata=self._metadata)
             fresh.extend(self._per_task(group, results))
         done = self._done(messages, fresh, cached)
-        stored = self._store(self._to_store(messages, done))
+        stored = keep_originals(self.originals, self._to_store(messages, done))
         return self._assemble(messages, done, stored)
 
     async def acompress(
@@ -398,5 +369,5 @@ class MessageCompressor:
             for pair in self._per_task(group, results)
         ]
         done = self._done(messages, fresh, cached)
-        stored = await self._astore(self._to_store(messages, done))
+        stored = await akeep_originals(self.originals, self._to_store(messages, done))
         return self._assemble(messages, done, stored)

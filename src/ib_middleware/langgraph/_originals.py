@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Protocol, runtime_checkable
 
 from langchain_core.messages import BaseMessage
@@ -27,6 +28,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.prebuilt import InjectedState
 from langgraph.store.base import BaseStore
 
+from ib_middleware.errors import is_control_flow
 from ib_middleware.langgraph._common import MARKER_KEY
 
 __all__ = [
@@ -34,10 +36,14 @@ __all__ = [
     "InMemoryOriginalStore",
     "LangGraphOriginalStore",
     "OriginalStore",
+    "akeep_originals",
     "decision_id",
     "expand_context_tool",
     "find_original",
+    "keep_originals",
 ]
+
+_log = logging.getLogger("ib_middleware.langgraph")
 
 EXPAND_TOOL_NAME = "expand_context"
 """The name of the tool that gives an original back; its outputs are never compressed."""
@@ -168,6 +174,42 @@ class LangGraphOriginalStore:
         """Async twin of ``get``."""
         item = await self.store.aget(self.namespace, key)
         return None if item is None else item.value.get("original")
+
+
+def keep_originals(store: OriginalStore | None, pending: Sequence[tuple[str, Any]]) -> set[str]:
+    """Put each ``(id, original)`` in ``store``; the ids it kept (a failing one keeps none)."""
+    stored = set()
+    for key, original in pending:
+        try:
+            store.put(key, original)  # type: ignore[union-attr]
+        except Exception as error:  # the original then stays on the message
+            if is_control_flow(error):
+                raise
+            _log.warning(
+                "original %s kept on the message: the store failed (%s)", key, type(error).__name__
+            )
+        else:
+            stored.add(key)
+    return stored
+
+
+async def akeep_originals(
+    store: OriginalStore | None, pending: Sequence[tuple[str, Any]]
+) -> set[str]:
+    """Async twin of ``keep_originals``."""
+    stored = set()
+    for key, original in pending:
+        try:
+            await store.aput(key, original)  # type: ignore[union-attr]
+        except Exception as error:  # the original then stays on the message
+            if is_control_flow(error):
+                raise
+            _log.warning(
+                "original %s kept on the message: the store failed (%s)", key, type(error).__name__
+            )
+        else:
+            stored.add(key)
+    return stored
 
 
 def _messages(state: Any) -> list[Any]:

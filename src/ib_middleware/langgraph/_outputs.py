@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import BaseMessage, convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, patch_config
 from langgraph.types import Command
 
@@ -24,7 +24,14 @@ from ib_middleware.langgraph._originals import OriginalStore
 from ib_middleware.langgraph._publish import publish_decisions
 from ib_middleware.stage import CompressionStage
 
-__all__ = ["CompressedOutputs", "compress_outputs"]
+__all__ = ["CompressedOutputs", "InputCompression", "Originals", "compress_outputs"]
+
+
+class Originals(TypedDict):
+    """Where originals are kept, and whether the model sees their ids."""
+
+    originals: OriginalStore | None
+    expandable: bool
 
 
 def _messages_in(value: Any, key: str) -> list[BaseMessage]:
@@ -201,3 +208,45 @@ def compress_outputs(
         expandable=expandable,
     )
     return RunnableLambda(wrapped, afunc=wrapped.acall, name=name)
+
+
+class InputCompression:
+    """The graph's START step, compressing the history it is given (dict inputs only)."""
+
+    def __init__(
+        self,
+        stage: CompressionStage,
+        kinds: Sequence[MessageKind],
+        messages_key: str,
+        keep: bool,
+        kept: Originals,
+    ) -> None:
+        self.compressor = MessageCompressor(stage, kinds=kinds, **kept)
+        self.messages_key = messages_key
+        self.keep = keep
+
+    def _messages(self, input: Any) -> list[Any] | None:
+        if not isinstance(input, Mapping) or not isinstance(input.get(self.messages_key), list):
+            return None
+        return list(convert_to_messages(input[self.messages_key]))
+
+    def _input(self, input: Any, messages: Any, decisions: list[dict[str, Any]]) -> Any:
+        publish_decisions(decisions)
+        update = {**input, self.messages_key: messages}
+        if self.keep and decisions:
+            update[DECISIONS_KEY] = [*input.get(DECISIONS_KEY, []), *decisions]
+        return update
+
+    def __call__(self, input: Any, config: RunnableConfig) -> Any:
+        messages = self._messages(input)
+        if not messages:
+            return input
+        out = self.compressor.compress(messages, config=config)
+        return self._input(input, out.messages, out.decisions)
+
+    async def acall(self, input: Any, config: RunnableConfig) -> Any:
+        messages = self._messages(input)
+        if not messages:
+            return input
+        out = await self.compressor.acompress(messages, config=config)
+        return self._input(input, out.messages, out.decisions)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict, cast
+from collections.abc import Sequence
+from typing import Any, cast
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import convert_to_messages
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langgraph.constants import START
 from langgraph.graph import END, StateGraph
@@ -19,11 +18,15 @@ from langgraph.pregel import Pregel
 from langgraph.pregel.protocol import PregelProtocol
 
 from ib_middleware.langgraph._common import DECISIONS_KEY, MessageKind
-from ib_middleware.langgraph._messages import MessageCompressor
 from ib_middleware.langgraph._node import CompressionState, compression_node
 from ib_middleware.langgraph._originals import OriginalStore
-from ib_middleware.langgraph._outputs import CompressedOutputs, compress_outputs
-from ib_middleware.langgraph._publish import StateKeyCheck, publish_decisions
+from ib_middleware.langgraph._outputs import (
+    CompressedOutputs,
+    InputCompression,
+    Originals,
+    compress_outputs,
+)
+from ib_middleware.langgraph._publish import StateKeyCheck
 from ib_middleware.stage import CompressionStage
 
 __all__ = ["add_compression", "with_compression"]
@@ -35,13 +38,6 @@ _ALTERNATIVES = (
     "on every edge out of its tool nodes, or CompressingChatModel(model, stage) for its chat "
     "model (any agent that takes a model takes it)"
 )
-
-
-class Originals(TypedDict):
-    """Where originals are kept, and whether the model sees their ids."""
-
-    originals: OriginalStore | None
-    expandable: bool
 
 
 def _names(after: str | Sequence[str]) -> list[str]:
@@ -125,48 +121,6 @@ def add_compression(
 
 def _is_wrapped(runnable: Any) -> bool:
     return isinstance(getattr(runnable, "func", None), CompressedOutputs)
-
-
-class _InputCompression:
-    """The graph's START step, compressing the history it is given (dict inputs only)."""
-
-    def __init__(
-        self,
-        stage: CompressionStage,
-        kinds: Sequence[MessageKind],
-        messages_key: str,
-        keep: bool,
-        kept: Originals,
-    ) -> None:
-        self.compressor = MessageCompressor(stage, kinds=kinds, **kept)
-        self.messages_key = messages_key
-        self.keep = keep
-
-    def _messages(self, input: Any) -> list[Any] | None:
-        if not isinstance(input, Mapping) or not isinstance(input.get(self.messages_key), list):
-            return None
-        return list(convert_to_messages(input[self.messages_key]))
-
-    def _input(self, input: Any, messages: Any, decisions: list[dict[str, Any]]) -> Any:
-        publish_decisions(decisions)
-        update = {**input, self.messages_key: messages}
-        if self.keep and decisions:
-            update[DECISIONS_KEY] = [*input.get(DECISIONS_KEY, []), *decisions]
-        return update
-
-    def __call__(self, input: Any, config: RunnableConfig) -> Any:
-        messages = self._messages(input)
-        if not messages:
-            return input
-        out = self.compressor.compress(messages, config=config)
-        return self._input(input, out.messages, out.decisions)
-
-    async def acall(self, input: Any, config: RunnableConfig) -> Any:
-        messages = self._messages(input)
-        if not messages:
-            return input
-        out = await self.compressor.acompress(messages, config=config)
-        return self._input(input, out.messages, out.decisions)
 
 
 def _rewired(
@@ -369,8 +323,8 @@ def _copy_graph(
             f"or use " + _ALTERNATIVES
         )
         raise ValueError(msg)
-    if not isinstance(getattr(graph.nodes[START].bound, "func", None), _InputCompression):
-        start = _InputCompression(stage, kinds, messages_key, DECISIONS_KEY in graph.channels, kept)
+    if not isinstance(getattr(graph.nodes[START].bound, "func", None), InputCompression):
+        start = InputCompression(stage, kinds, messages_key, DECISIONS_KEY in graph.channels, kept)
         begin = RunnableLambda(start, afunc=start.acall, name="ib_middleware.compress_input")
         copied.nodes[START] = graph.nodes[START].copy({"bound": begin})
     if checkpointer is not None:
