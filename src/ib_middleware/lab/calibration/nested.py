@@ -162,7 +162,12 @@ def fit_with(
         chosen, note = target_point, "the target point is certified by the guarantee"
     elif valid.any():
         chosen = select(table, index, fit_target, valid)
-        note = "the target point is not certified: the certified candidate with the fewest tokens"
+        target = table.candidates[target_point]
+        note = (
+            f"the target point (threshold {target.threshold:g}, gate {target.prune_below}) is "
+            "not certified by the guarantee, which wins: the certified candidate with the "
+            "fewest tokens ships"
+        )
     else:
         chosen, note = 0, "no candidate certified (too few cases): every item forwarded whole"
     return Fit(chosen, target_point, fit_target, gate, certified, note, met)
