@@ -263,7 +263,12 @@ def evaluate_routes(
         gain_over_random_forced=finite(point["gain_random_forced"]),
         gain_over_random_forced_ci=ci["gain_random_forced"],
         always_rung=tuple(
-            RouterFigures(finite(point[f"rung{k}"]), point[f"rung{k}_forwarded"], ci[f"rung{k}"])
+            RouterFigures(
+                finite(point[f"rung{k}"]),
+                point[f"rung{k}_forwarded"],
+                ci[f"rung{k}"],
+                compressed_rate=1.0,
+            )
             for k in range(len(rungs))
         ),
         length=RouterFigures(
