@@ -39,6 +39,7 @@ _WORD = re.compile(r"[A-Za-z]+")
 _WINDOW = 60
 _PAGE_NUMBER = re.compile(r"\n[ \t]*\d{1,3}[ \t]*\n?\s*\Z")
 _SECTION = re.compile(r"^[^.]{2,60}:$")
+_HEADER_SECTION = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z ,&'\-]{1,58}):\s*$")
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,12 @@ def _unit(kind: Literal["row", "prose"], label: str, context: str = "") -> Unit:
     )
 
 
-def _scale_before(page: str, offset: int) -> tuple[tuple[int, ...], bool]:
+def _scale_before(phrases: list[re.Match[str]], offset: int) -> tuple[tuple[int, ...], bool]:
     """The scale of the last unit phrase above ``offset``, and whether it excepts per-share."""
     last = None
-    for match in _SCALE_PHRASE.finditer(page, 0, offset):
+    for match in phrases:
+        if match.end() > offset:
+            break
         last = match
     if last is None:
         return (), False
@@ -170,10 +173,21 @@ def _row_values(text: str) -> tuple[str, list[Figure | None]]:
     return label, [token[2] for token in run]
 
 
-def _row_cells(page: str, segment: Segment, header: str, unit: int) -> list[Cell]:
-    label, values = _row_values(segment.text)
-    years = [period.year for period in periods(header)]
-    scales, per_share = _scale_before(page, segment.start)
+@lru_cache(maxsize=256)
+def _header_years(header: str) -> tuple[int, ...]:
+    """The years of a table's header, in column order (one header serves many rows)."""
+    return tuple(period.year for period in periods(header))
+
+
+def _row_cells(
+    row: tuple[str, list[Figure | None]],
+    scale: tuple[tuple[int, ...], bool],
+    header: str,
+    unit: int,
+) -> list[Cell]:
+    label, values = row
+    years = _header_years(header)
+    scales, per_share = scale
     percent_row = bool(_PERCENT_LABEL.search(label))
     share_row = bool(_PER_SHARE_LABEL.search(label))
     cells = []
@@ -228,9 +242,9 @@ def _prose_cells(text: str, after: str, first_unit: int) -> tuple[list[Cell], li
     return cells, units
 
 
-def _split_inline_row(segment: Segment) -> bool:
-    """A one-line ``label v1 v2`` row that the splitter took for prose."""
-    label, values = _row_values(segment.text)
+def _inline_row(row: tuple[str, list[Figure | None]]) -> bool:
+    """Whether a segment the splitter took for prose is a one-line ``label v1 v2`` row."""
+    label, values = row
     return len(values) >= 2 and bool(label) and not label.rstrip().endswith((".", ":"))
 
 
@@ -248,6 +262,7 @@ def read_page(context: str) -> Page:
     # A page number closing the page is no figure of it.
     number = _PAGE_NUMBER.search(context)
     text = context[: number.start()] + " " * (len(context) - number.start()) if number else context
+    phrases = list(_SCALE_PHRASE.finditer(text))
     header = ""
     section = ""
     previous: Segment | None = None
@@ -256,13 +271,17 @@ def read_page(context: str) -> Page:
         if segment.kind == "header" and not figures(segment.text):
             joined = previous is not None and previous.kind == "header"
             header = f"{header} {segment.text}" if joined else segment.text
+            title = _HEADER_SECTION.search(segment.text)  # "... 2016 2015 Revenue:"
+            section = title.group(1) if title else section
             previous = segment
             continue
-        if segment.kind == "row" or _split_inline_row(segment):
-            label, _ = _row_values(segment.text)
+        row = _row_values(segment.text)
+        if segment.kind == "row" or _inline_row(row):
+            label = row[0]
             own = segment.header
             row_header = header if own and header.endswith(own) else (own or header)
-            cells += _row_cells(text, segment, row_header, len(units))
+            scale = _scale_before(phrases, segment.start)
+            cells += _row_cells(row, scale, row_header, len(units))
             # "(as a % of net sales)" qualifies the row above it; "Revenue:" the rows below.
             context_words = above if label.startswith("(") else section
             units.append(_unit("row", label, context_words))

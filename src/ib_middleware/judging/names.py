@@ -20,7 +20,7 @@ __all__ = ["NameSpan", "Vocabulary", "name_spans", "unknown_names", "vocabulary"
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9&'\u2019\-]*")
 _OPENER = re.compile(r"(?:^|[.!?:;]\s+|\n\s*|[\"(\[\u2022*\-]\s*)$")
-_AFTER_PLACE = re.compile(r"\b(?:at|by|from|of|for|to)\s+$")
+_AFTER_PLACE = re.compile(r"\b(?:at|by)\s+$")
 _CORPORATE = re.compile(r"\s+(?:inc|corp|corporation|company|co|ltd|plc|group|llc)\b", re.I)
 _PERIOD_WORD = re.compile(r"(?:FY|Q[1-4]|H[12])'?\d{2,4}|\d+(?:st|nd|rd|th|s)?|\d+[-\u2013]\w+")
 _CALENDAR = frozenset(
@@ -49,12 +49,23 @@ class Vocabulary:
     Attributes:
         words: Every word, lowercased, possessive dropped.
         lowercase: Words the text writes in lowercase (ordinary words).
-        initials: Initials of its runs of two to five words (``jj``, ``ipo``).
+        content: Its words in order, joiners ("and", "of", "&") left out, to spell short forms.
     """
 
     words: frozenset[str]
     lowercase: frozenset[str]
-    initials: frozenset[str]
+    content: tuple[str, ...]
+
+    def spells(self, letters: str) -> bool:
+        """Whether a run of its words has ``letters`` as initials (``jj``, ``ipo``).
+
+        Example:
+            >>> vocabulary("Johnson & Johnson (the Company)").spells("jj")
+            True
+        """
+        length = len(letters)
+        firsts = "".join(token[0] for token in self.content).lower()
+        return any(firsts.startswith(letters, start) for start in range(len(firsts) - length + 1))
 
 
 def _base(word: str) -> str:
@@ -66,24 +77,18 @@ def _base(word: str) -> str:
 
 @lru_cache(maxsize=32)
 def vocabulary(text: str) -> Vocabulary:
-    """The words, lowercase words and initials of ``text`` (cached per text).
+    """The words and lowercase words of ``text`` (cached per text).
 
     Example:
-        >>> "jj" in vocabulary("Johnson & Johnson (the Company)").initials
-        True
+        >>> sorted(vocabulary("Johnson & Johnson (the Company)").lowercase)
+        ['the']
     """
     tokens = [_base(match.group(0)) for match in _WORD.finditer(text)]
     words = {token.lower() for token in tokens} | {token.lower().rstrip("s") for token in tokens}
     lowercase = {token for token in tokens if token.islower()}
     lowercase |= {token.rstrip("s") for token in lowercase}
-    initials = set()
-    content = [token for token in tokens if token.lower() not in _JOINERS | {"&"}]
-    for start in range(len(content)):
-        for length in range(2, 6):
-            run = content[start : start + length]
-            if len(run) == length:
-                initials.add("".join(token[0] for token in run).lower())
-    return Vocabulary(frozenset(words), frozenset(lowercase), frozenset(initials))
+    content = tuple(token for token in tokens if token and token.lower() not in _JOINERS | {"&"})
+    return Vocabulary(frozenset(words), frozenset(lowercase), content)
 
 
 def _ordinary(word: str, known: tuple[Vocabulary, ...]) -> bool:
@@ -148,7 +153,7 @@ def _known(word: str, known: tuple[Vocabulary, ...]) -> bool:
             return True
         if base.isupper() or "&" in base:
             initials = "".join(char for char in lower if char.isalpha())
-            if 2 <= len(initials) <= 5 and initials in v.initials:
+            if 2 <= len(initials) <= 5 and v.spells(initials):
                 return True
     return False
 

@@ -102,14 +102,23 @@ def _score(page: Page, unit: Unit, weights: dict[str, float], default: float) ->
             covered += len(word) if not spaced else 0
         elif word in unit.context or (not spaced and len(word) >= 3 and word in unit.context_key):
             in_context += weight * page.idf.get(word, default)
-    # A section title or the row above names a row only with a word of the row's own label.
-    found += in_context if found else 0.0
+    # A section title or the row above names a row only with a word of the row's own label;
+    # once it does, its unsaid words count against the row ("Cost of revenue: Product" is not
+    # named by "product revenue").
+    if found and in_context:
+        found += in_context
+        missing_context = sum(
+            page.idf.get(word, default) for word in unit.context if word not in weights
+        )
+    else:
+        missing_context = 0.0
     if spaced:
         missing = sum(page.idf.get(word, default) for word in unit.words if word not in weights)
     else:
         share = max(0.0, 1 - covered / max(1, len(unit.key)))
         missing = share * default * max(1, len(unit.key) // 8)
     # Shrinks with the label's unsaid words, and stays positive: a long label is still named.
+    missing += missing_context
     return found * found / (found + MISSING_WEIGHT * missing) if found else 0.0
 
 

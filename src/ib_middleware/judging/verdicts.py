@@ -129,7 +129,7 @@ def _judge_figure(
         elif named_column:
             failures.add("wrong row")
     derivable = where.rows or where.operands
-    if allow_derived and derivable and not failures & {"wrong sign", "wrong column"}:
+    if allow_derived and derivable and not failures & {"wrong sign", "wrong column", "wrong row"}:
         how = derivation(figure, page, where.rows, where.operands, where.sentence_years)
         if how is not None:
             return "derived", how
@@ -216,7 +216,9 @@ def judge_sentence(
     previous = 0
     for index, (figure, its_years) in enumerate(zip(found, years, strict=True)):
         percent = figure.percent or figure.bps
-        left = naming_of(words[previous : figure.start], percent=percent)
+        # With several figures, the words before each name its row ("X was $a and Y $b").
+        several = len(found) > 1
+        left = naming_of(words[previous : figure.start] if several else "", percent=percent)
         following = found[index + 1].start if index + 1 < len(found) else len(sentence)
         over_time = naming_of(words, percent=False)
         where = _Where(
