@@ -181,3 +181,24 @@ def test_selection_containment_scores_each_arm_on_a_workload() -> None:
     results["search_page"]["all"].update({"0.25": results["search_page"]["all"]["0.10"]})
     results["search_page"]["all"].update({"0.50": results["search_page"]["all"]["0.10"]})
     assert bench.markdown(results).splitlines()[2].startswith("| all |")
+
+
+def test_savings_runs_every_arm_on_a_unit_of_search_results() -> None:
+    from ib_middleware.lab.workloads import search_result_cases
+
+    savings = _load("savings")
+    stage = _stage()
+    items = search_result_cases("items")[:10]
+    unit = savings.Unit("search_items", items[0].query, tuple(items))
+    row = savings.run_unit(unit, stage, None)
+    assert len(row["decisions"]) == 10
+    assert set(row["arms"]) == {"stage", "none", "bm25", "truncation", "rung:extractive-30"}
+    assert row["arms"]["none"]["contained"] is True
+    assert row["arms"]["none"]["tokens"] == row["raw_tokens"]
+    summary = savings.summarize_workload([row])
+    assert summary["arms"]["none"]["forwarded_fraction"] == 1.0
+    assert summary["arms"]["none"]["containment"] == 1.0
+    timed = savings.latency([row], lambda text: 0.5)
+    assert timed["n_items"] == len(row["worked_items"])
+    assert savings.guarantee(None, "search_items") is None
+    assert "search_items" in savings.table({"search_items": summary})
