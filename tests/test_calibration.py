@@ -319,9 +319,12 @@ def scorer_function(prompt, z):
     return -1.0 if "Document" in prompt else -4.0
 
 
-def stage_with(*rungs, scorer=None):
+def stage_with(*rungs, scorer=None, token_budget=0):
+    # A budget of 0: these short pages are measured, not passed through.
     return CompressionStage(
-        list(rungs), estimator=CXMIEstimator(scorer or FakeScorer(scorer_function))
+        list(rungs),
+        estimator=CXMIEstimator(scorer or FakeScorer(scorer_function)),
+        token_budget=token_budget,
     )
 
 
@@ -401,3 +404,19 @@ def test_calibration_and_run_time_reach_the_same_verdict(threshold):
     assert record.rungs[0].bits_per_token == pytest.approx(attempt.estimate.bits_per_token)
     calibrated_accepts = record.rungs[0].bits_per_token >= threshold
     assert calibrated_accepts == (result.decision == "accepted")
+
+
+def test_measure_passes_through_what_the_stage_would_and_runs_no_rung_on_it():
+    def scorer(prompt, z):
+        raise AssertionError("no rung may score a passthrough case")
+
+    stage = stage_with(
+        Rung(ExtractiveCompressor(budget_tokens=14), threshold_bits_per_token=0.0),
+        scorer=FakeScorer(scorer),
+        token_budget=10_000,
+    )
+    [record] = measure(stage, [LabelledCase(PAGE, "capex?", "$1577.00")], JUDGES["facts"])
+    assert record.passthrough
+    assert record.rungs[0].bits_per_token is None
+    assert record.rungs[0].error.startswith("passthrough")
+    assert route_cases([record], [0.0]) == ["passthrough"]

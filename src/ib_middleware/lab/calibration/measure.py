@@ -118,8 +118,9 @@ def measure(
 ) -> list[CaseRecord]:
     """Run every rung on every case and label each compression.
 
-    Every case is compressed by every rung; a case the stage would pass through (within its
-    token budget) is marked ``passthrough``, and no threshold applies to it. Engine
+    Every case is compressed by every rung, except a case the stage would pass through
+    (within its token budget): it is marked ``passthrough``, no rung runs on it and no
+    threshold applies to it. Engine
     and estimator failures are recorded as outcomes, never raised. Estimators that contrast
     with other contexts get the contexts of the next three cases as references.
 
@@ -138,6 +139,7 @@ def measure(
         >>> stage = CompressionStage(
         ...     [Rung(ExtractiveCompressor(budget_tokens=8), threshold_bits_per_token=0.0)],
         ...     estimator=CXMIEstimator(FakeScorer(lambda p, z: -1.0 if "Doc" in p else -3.0)),
+        ...     token_budget=0,
         ... )
         >>> page = "Capex was $1,577 million. The logo is red and blue and green."
         >>> [record] = measure(stage, [LabelledCase(page, "capex?", "$1577.00")], JUDGES["facts"])
@@ -156,19 +158,21 @@ def measure(
         others = [contexts[(index + step) % len(contexts)] for step in range(1, _REFERENCES + 1)]
         references = list(dict.fromkeys(c for c in others if c != case.context))
         whole = outputs.get(_output_key(case), tokens[index])
+        passthrough = not stage.over_budget(max(whole, tokens[index]))
+        skipped = RungOutcome(None, correct=False, error="passthrough: within the token budget")
         record = CaseRecord(
             case_id=case.case_id or str(index),
             input_tokens=tokens[index],
             fallback_correct=_label(case, judge, case.context),
             rungs=tuple(
-                _measure_rung(stage, rung, case, judge, references)
+                skipped if passthrough else _measure_rung(stage, rung, case, judge, references)
                 for rung in range(len(stage.rungs))
             ),
             needs_evidence=case.needs_evidence,
             group=fold_group(case),
             note_tokens=stage.token_counter.count_tokens(pruned_note("tool:search", tokens[index])),
             workload=str(getattr(case, "workload", "")),
-            passthrough=not stage.over_budget(max(whole, tokens[index])),
+            passthrough=passthrough,
         )
         records.append(record)
         if on_case is not None:
