@@ -53,7 +53,7 @@ def fold_group(case: LabelledCase) -> str:
     keys = [f"document:{document}"]
     if getattr(case, "variant", "") != "distractor" and case.group:
         keys.insert(0, f"question:{case.group}")
-    return "|".join(keys)
+    return "|".join(key.replace("|", "/") for key in keys)  # "|" separates the keys
 
 
 def _label(case: LabelledCase, judge: Judge, text: str) -> bool:
