@@ -15,13 +15,14 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Literal
 
 from ib_middleware.judging.figures import Figure, figures, periods
-from ib_middleware.judging.lexicon import direction, normal_words
+from ib_middleware.judging.lexicon import direction_around, normal_words
 from ib_middleware.segments import Segment, split_segments
 
 __all__ = ["Cell", "Page", "Unit", "read_page"]
@@ -234,7 +235,7 @@ def _prose_cells(text: str, after: str, first_unit: int) -> tuple[list[Cell], li
                     kind,
                     column,
                     unit,
-                    direction(clause),
+                    direction_around(text[left : figure.start], text[figure.end : right]),
                     first_unit,
                 )
             )
@@ -246,6 +247,23 @@ def _inline_row(row: tuple[str, list[Figure | None]]) -> bool:
     """Whether a segment the splitter took for prose is a one-line ``label v1 v2`` row."""
     label, values = row
     return len(values) >= 2 and bool(label) and not label.rstrip().endswith((".", ":"))
+
+
+def _segments(text: str) -> Iterator[Segment]:
+    """The page's segments, a header run that holds figures read again line by line.
+
+    Short one-line rows right after a header may have been gathered into it.
+    """
+    for segment in split_segments(text):
+        if segment.kind != "header" or not figures(segment.text):
+            yield segment
+            continue
+        offset = segment.start
+        for line in text[segment.start : segment.end].split("\n"):
+            if line.strip():
+                kind: Literal["header", "sentence"] = "sentence" if figures(line) else "header"
+                yield Segment(" ".join(line.split()), offset, offset + len(line), kind)
+            offset += len(line) + 1
 
 
 @lru_cache(maxsize=16)
@@ -267,7 +285,7 @@ def read_page(context: str) -> Page:
     section = ""
     previous: Segment | None = None
     above = ""
-    for segment in split_segments(text):
+    for segment in _segments(text):
         if segment.kind == "header" and not figures(segment.text):
             joined = previous is not None and previous.kind == "header"
             header = f"{header} {segment.text}" if joined else segment.text

@@ -19,6 +19,7 @@ __all__ = [
     "SYNONYMS",
     "UPWARD",
     "direction",
+    "direction_around",
     "normal_words",
     "stem",
     "synonyms",
@@ -177,6 +178,23 @@ def direction(text: str) -> int:
     tokens = set(_TOKEN.findall(text.lower()))
     down, up = bool(tokens & DOWNWARD), bool(tokens & UPWARD)
     return 0 if down == up else (-1 if down else 1)
+
+
+_CLAUSE_END = re.compile(r"[,;:.]\s|\s\(|\$|\d")
+
+
+def direction_around(before: str, after: str) -> int:
+    """Which way the words next to a figure point (``direction``).
+
+    Those right after it count first ("a $590 million decrease"), else those before it
+    ("increased by $107 million").
+
+    Example:
+        >>> direction_around("driven by a ", " increase in charges"), direction_around("fell ", "")
+        (1, -1)
+    """
+    end = _CLAUSE_END.search(after)
+    return direction(after[: end.start() if end else len(after)]) or direction(before)
 
 
 _STEMMED_SYNONYMS = {

@@ -97,7 +97,8 @@ def _ordinary(word: str, known: tuple[Vocabulary, ...]) -> bool:
         parts = [part for part in lower.split("-") if part and part not in PREFIXES]
         return all(_ordinary(part, known) for part in parts)
     return (
-        lower in COMMON
+        (len(lower) > 5 and lower.endswith("ly"))  # an adverb opening a sentence ("Notably")
+        or lower in COMMON
         or lower in STOPWORDS
         or lower in _CALENDAR
         or any(lower in v.lowercase or lower.rstrip("s") in v.lowercase for v in known)

@@ -17,7 +17,7 @@ from typing import Literal
 from ib_middleware.judging.cells import Page
 from ib_middleware.judging.derive import Derivation, derivation
 from ib_middleware.judging.figures import Figure, figures, periods
-from ib_middleware.judging.lexicon import direction
+from ib_middleware.judging.lexicon import direction_around
 from ib_middleware.judging.placement import (
     Naming,
     figure_years,
@@ -232,7 +232,9 @@ def judge_sentence(
                 else frozenset()
             ),
             money_out=money_out,
-            way=direction(sentence[previous:following]),
+            way=direction_around(
+                sentence[previous : figure.start], sentence[figure.end : following]
+            ),
         )
         previous = figure.end
         verdict, how = _judge_figure(figure, where, page, allow_derived=allow_derived)
