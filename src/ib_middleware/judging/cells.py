@@ -225,6 +225,8 @@ def _prose_cells(text: str, after: str, first_unit: int) -> tuple[list[Cell], li
             left = found[index - 1].end if index else max(0, figure.start - _WINDOW)
             right = found[index + 1].start if index + 1 < len(found) else len(text)
             left, right = max(left, figure.start - _WINDOW), min(right, figure.end + _WINDOW)
+            while 0 < left < figure.start and text[left - 1].isalnum():
+                left += 1  # start at a whole word
             clause = text[left : figure.start] + " " + text[figure.end : right]
             unit = first_unit + len(units)
             cells.append(

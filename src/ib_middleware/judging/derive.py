@@ -21,13 +21,14 @@ __all__ = ["Derivation", "derivation"]
 Derivation = Literal["difference", "sum", "growth", "share", "ratio", "point change"]
 
 _MAX_OPERANDS = 40
+_ACROSS_ROWS = frozenset({"sum", "share", "ratio"})
 
 
 def _amount(cell: Cell) -> Decimal:
     return cell.value * Decimal(10) ** (cell.scales[0] if cell.scales else 0)
 
 
-def _close(value: Decimal, figure: Figure, target: Decimal, tolerance: Decimal) -> bool:
+def _close(value: Decimal, target: Decimal, tolerance: Decimal) -> bool:
     return value != 0 and abs(abs(value) - target) <= tolerance * Decimal("1.0001")
 
 
@@ -49,7 +50,10 @@ def _pairs(
     """
     for a, b in permutations(pool, 2):
         if a.row == b.row and a.years != b.years:
-            if a.unit in rows and b.unit in rows and (_in(a, years) or _in(b, years)):
+            # Later year first, so a change says which way it went.
+            later = bool(a.years and b.years and a.years[0] > b.years[0])
+            named = a.unit in rows or b.unit in rows
+            if later and named and (_in(a, years) or _in(b, years)):
                 yield a, b, True
         elif a.row != b.row and _same_column(a, b) and _in(a, years) and _in(b, years):
             yield a, b, False
@@ -78,10 +82,10 @@ def _percent_results(
         if a.percent or b.percent or not b.value:
             continue
         if across_years:
-            yield "growth", (a.value - b.value) / abs(b.value) * 100
-            span = abs(a.years[0] - b.years[0]) if a.years and b.years else 1
-            if span > 1 and a.value / b.value > 0:
-                rate = float(a.value / b.value) ** (1 / span) - 1
+            yield "growth", (abs(a.value) - abs(b.value)) / abs(b.value) * 100
+            span = a.years[0] - b.years[0]
+            if span > 1:
+                rate = float(abs(a.value) / abs(b.value)) ** (1 / span) - 1
                 yield "growth", Decimal(str(round(rate * 100, 6)))
         else:
             yield "share", a.value / b.value * 100
@@ -93,8 +97,10 @@ def derivation(
     rows: Collection[int],
     operands: Collection[int],
     years: Collection[int],
-) -> Derivation | None:
-    r"""How ``figure`` follows from two cells of the named units, or None.
+) -> tuple[Derivation, int] | None:
+    r"""How ``figure`` follows from two cells of the named units, and which way, or None.
+
+    The way is +1 for a rise over time, -1 for a fall, 0 for an operation across rows.
 
     A growth rate or a difference over time takes one of the named ``rows`` in two years (one
     of them among ``years`` when the compression names any); a share, ratio, sum or difference
@@ -106,10 +112,11 @@ def derivation(
         >>> from ib_middleware.judging.figures import figures
         >>> page = read_page("(Millions)\n2018\n2017\nCapex\n(1,577)\n(1,373)\n")
         >>> [derivation(f, page, {0}, {0}, set()) for f in figures("up $204 million, or 15%")]
-        ['difference', 'growth']
+        [('difference', 1), ('growth', 1)]
     """
     units = set(rows) | set(operands)
-    pool = [cell for cell in page.cells if cell.unit in units][:_MAX_OPERANDS]
+    groups = {cell.row for cell in page.cells if cell.unit in rows}
+    pool = [c for c in page.cells if c.unit in units or c.row in groups][:_MAX_OPERANDS]
     if len(pool) < 2:
         return None
     percent = figure.percent or figure.bps
@@ -125,8 +132,9 @@ def derivation(
             else _amount_results([c for c in pool if not c.percent], figure, rows, years)
         )
         for kind, value in results:
-            if _close(value, figure, target, tolerance):
-                return kind
+            if _close(value, target, tolerance):
+                way = 0 if kind in _ACROSS_ROWS else (1 if value > 0 else -1)
+                return kind, way
     except (DivisionByZero, InvalidOperation):  # pragma: no cover - zero divisors are skipped
         return None
     return None

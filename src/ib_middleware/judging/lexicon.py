@@ -84,6 +84,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "inventory": ("inventories", "merchandise"),
     "ap": ("accounts", "payable"),
     "working": ("current", "assets", "liabilities"),
+    **dict.fromkeys(
+        ("grew", "grow", "growth", "rose", "rise", "increase", "decrease", "decline", "fell"),
+        ("change",),
+    ),
     "ar": ("accounts", "receivable"),
     "turnover": ("sale", "revenue"),
     "cogs": ("cost", "sale", "good", "sold", "product"),
@@ -145,6 +149,8 @@ def stem(word: str) -> str:
     word = word.lower().removesuffix("'s").removesuffix("\u2019s")
     if len(word) > 4 and word.endswith("ies"):
         word = word[:-3] + "y"
+    elif word.endswith("xes"):
+        word = word[:-2]
     elif len(word) > 5 and word.endswith(("ing", "ed")):
         word = word[:-3] if word.endswith("ing") else word[:-2]
     elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):

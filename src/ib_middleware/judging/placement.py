@@ -105,6 +105,10 @@ def _score(page: Page, unit: Unit, weights: dict[str, float], default: float) ->
     # A section title or the row above names a row only with a word of the row's own label;
     # once it does, its unsaid words count against the row ("Cost of revenue: Product" is not
     # named by "product revenue").
+    if unit.kind == "prose":
+        # A figure of prose is named by its sentence as much as by the words beside it, and a
+        # sentence says more than its subject: its unsaid words count for nothing.
+        return found + in_context
     if found and in_context:
         found += in_context
         missing_context = sum(

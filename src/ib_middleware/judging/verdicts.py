@@ -79,6 +79,8 @@ class _Where:
         years: The years it names for the figure (empty: none).
         sentence_years: Every year the sentence names.
         naming: The rows its words name for the figure.
+        any_naming: The rows they name among all rows (its digits in another unit there make
+            a wrong unit).
         rows: Rows a figure over time may be derived from.
         operands: Rows a share, ratio, sum or difference of rows may take.
         money_out: Whether it words money out or a fall (an unsigned magnitude may then state
@@ -89,6 +91,7 @@ class _Where:
     years: set[int]
     sentence_years: set[int]
     naming: Naming
+    any_naming: Naming
     rows: frozenset[int]
     operands: frozenset[int]
     money_out: bool
@@ -109,7 +112,7 @@ def _judge_figure(
         column_ok = not years or not cell.years or bool(years & set(cell.years))
         named_column = not years or bool(years & set(cell.years))
         if match == "unit":
-            if row_ok:
+            if cell.unit in where.any_naming.named:
                 failures.add("wrong unit" if column_ok else "wrong unit, other column")
             continue
         if cell.value < 0:
@@ -129,9 +132,15 @@ def _judge_figure(
         elif named_column:
             failures.add("wrong row")
     derivable = where.rows or where.operands
-    if allow_derived and derivable and not failures & {"wrong sign", "wrong column", "wrong row"}:
-        how = derivation(figure, page, where.rows, where.operands, where.sentence_years)
-        if how is not None:
+    # A long number stated in another row is that row's, not a coincidence to derive around.
+    blocking = {"wrong sign", "wrong column"} | ({"wrong row"} if _digits(figure) >= 3 else set())
+    if allow_derived and derivable and not failures & blocking:
+        derived = derivation(figure, page, where.rows, where.operands, where.sentence_years)
+        if derived is not None:
+            how, change = derived
+            # "rose $590 million" when it fell: the derived change has the other sign.
+            if change * way < 0 and not figure.negative:
+                return "wrong sign", None
             return "derived", how
     order: tuple[Rejection, ...] = ("wrong sign", "wrong column", "wrong unit", "wrong row")
     for kind in order:
@@ -140,6 +149,10 @@ def _judge_figure(
     if "wrong unit, other column" in failures:
         return "wrong unit", None
     return "unsupported figure", None
+
+
+def _digits(figure: Figure) -> int:
+    return len(str(figure.magnitude).replace(".", "").lstrip("0"))
 
 
 def _row_like(sentence: str, found: list[Figure]) -> bool:
@@ -204,12 +217,14 @@ def judge_sentence(
     words = without_subject(sentence, query)
     for figure in found:
         words = words[: figure.start] + " " * (figure.end - figure.start) + words[figure.end :]
-    namings: dict[tuple[str, bool], Naming] = {}
+    namings: dict[tuple[str, bool | None], Naming] = {}
 
-    def naming_of(text: str, *, percent: bool) -> Naming:
+    def naming_of(text: str, *, percent: bool | None) -> Naming:
         # A percentage sits in a row of percentages, an amount in a row of amounts.
         if (text, percent) not in namings:
-            among = page.percent_units if percent else page.amount_units
+            among = None
+            if percent is not None:
+                among = page.percent_units if percent else page.amount_units
             namings[text, percent] = name_units(page, text, among=among)
         return namings[text, percent]
 
@@ -220,11 +235,12 @@ def judge_sentence(
         several = len(found) > 1
         left = naming_of(words[previous : figure.start] if several else "", percent=percent)
         following = found[index + 1].start if index + 1 < len(found) else len(sentence)
-        over_time = naming_of(words, percent=False)
+        over_time = naming_of(words, percent=None)
         where = _Where(
             years=its_years,
             sentence_years=all_years,
             naming=left if left.any_named else naming_of(words, percent=percent),
+            any_naming=naming_of(words, percent=None),
             rows=over_time.named if over_time.any_named else frozenset(),
             operands=(
                 operand_units(page, words[previous : figure.start], words[figure.end : following])
