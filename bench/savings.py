@@ -62,7 +62,8 @@ from ib_middleware.results import ContextItem, StageResult
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage
 
-QUICK_CASES = {"search_page": 5, "search_items": 3, "filing_pages": 8}
+QUICK_CASES = {"search_page": 4, "search_items": 2, "filing_pages": 6}
+LATENCY_ITEMS = 8
 DEFAULT_CASES = 20
 WORKLOAD_OF = {
     "search_page": "search_results",
@@ -210,9 +211,18 @@ def summarize_workload(rows: Sequence[dict[str, Any]], *, seed: int = 0) -> dict
 def latency(
     rows: Sequence[dict[str, Any]], prefill: Callable[[str], float]
 ) -> dict[str, float | int | None]:
-    """Median decision time per item the stage worked on, against one prefill of it."""
-    decide = [wall for row in rows for wall in row["item_wall_s"]]
-    pre = [prefill(text) for row in rows for text in row["worked_items"]]
+    """Median decision time per item the stage worked on, against one prefill of it.
+
+    At most ``LATENCY_ITEMS`` items, spread over the workload, are prefilled.
+    """
+    pairs = [
+        (wall, text)
+        for row in rows
+        for wall, text in zip(row["item_wall_s"], row["worked_items"], strict=True)
+    ]
+    pairs = [pairs[i] for i in spread_sample(len(pairs), LATENCY_ITEMS, 0)]
+    decide = [wall for wall, _ in pairs]
+    pre = [prefill(text) for _, text in pairs]
     if not decide or not pre:
         return {"n_items": 0, "median_decide_s": None, "median_prefill_s": None, "ratio": None}
     ratios = [d / p for d, p in zip(decide, pre, strict=True) if p > 0]
@@ -315,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "stage": {
             "token_budget": stage.token_budget,
             "rungs": [rung.label for rung in stage.rungs],
-            "policy": str(config.policy) if config.policy is not None else None,
+            "policy": config.policy.name if config.policy is not None else None,
             "prune_below": stage.prune_below,
         },
         "token_counter": getattr(scorer, "model_id", type(stage.token_counter).__name__),

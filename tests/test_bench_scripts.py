@@ -199,6 +199,7 @@ def test_savings_runs_every_arm_on_a_unit_of_search_results() -> None:
     assert summary["arms"]["none"]["forwarded_fraction"] == 1.0
     assert summary["arms"]["none"]["containment"] == 1.0
     timed = savings.latency([row], lambda text: 0.5)
-    assert timed["n_items"] == len(row["worked_items"])
+    assert timed["n_items"] == min(len(row["worked_items"]), savings.LATENCY_ITEMS)
+    assert timed["median_prefill_s"] == 0.5
     assert savings.guarantee(None, "search_items") is None
     assert "search_items" in savings.table({"search_items": summary})
