@@ -30,7 +30,7 @@ stage's time on it against one prefill of it by the scorer (KV cache emptied bef
 ``guarantee``: the policy's finite-sample guarantee for the workload, when its policy has one.
 The table goes to stderr; the last line of stdout is one JSON object.
 
-Run: flock /tmp/ib-model.lock uv run python bench/savings.py [--quick] [--cases 20]
+Run: uv run python bench/savings.py [--quick] [--cases 20]
 Data: HotpotQA (Yang et al., 2018; CC BY-SA 4.0) and FinanceBench (Islam et al., 2023;
 CC BY-NC 4.0) samples, bundled with the package.
 """
