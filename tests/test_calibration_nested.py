@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -75,11 +76,21 @@ def test_a_passthrough_case_is_never_compressed_and_never_loses():
     assert (table.tokens[passing] == 500).all(), "it forwards its whole text"
 
 
-def test_the_candidates_are_fixed_numbers_for_a_share_signal_and_start_safe():
-    grid, how = candidate_grid(synthetic())
-    assert how == "fixed"
+def test_the_candidates_are_fixed_numbers_and_start_safe():
+    rows = synthetic()
+    grid, how = candidate_grid(rows)
+    assert how == "fixed share"
     assert grid[0] == Candidate(math.inf, None), "the first tested candidate accepts nothing"
-    assert {c.prune_below for c in grid} == {None, 0.005, 0.01, 0.02, 0.04, 0.08}
+    assert {c.prune_below for c in grid} == {None, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2}
+    # A signal that is not a share (a retention ratio above 1) gets the wide grid, the same
+    # numbers whatever the table: nothing of the data but its range chose them.
+    wider = [dataclasses.replace(r, rungs=(dataclasses.replace(r.rungs[0], bits_per_token=1.7),
+                                           *r.rungs[1:])) for r in rows]  # fmt: skip
+    wide, how = candidate_grid(wider)
+    assert how == "fixed wide"
+    thresholds = [c.threshold for c in wide if c.prune_below is None]
+    assert thresholds[:3] == [math.inf, 4.0, 3.95]
+    assert thresholds[-1] == -math.inf
 
 
 def test_the_inner_loop_never_sees_the_outer_fold(monkeypatch):

@@ -1,13 +1,13 @@
 """The candidate policies, and every case's route under each, computed once.
 
 Calibration v3 chooses among a fixed family of candidates: a gate ``prune_below`` (or none)
-and one threshold τ shared by every rung (accept the first rung whose compression explains at
-least τ; with the relevant-information estimate every rung's signal is the same share, so a wider
-rung clears it more easily). The family does not depend on the labels: for a signal that is a
-share (every observed value within [0, 1]) the grids are fixed numbers; otherwise they are
-quantiles of the observed signals, which read no label. Candidates are ordered, per gate, from
-the most conservative threshold (+inf: accept nothing) toward looser ones: the order the
-guarantee's fixed-sequence test walks.
+and one threshold τ shared by every rung (accept the first rung whose compression's signal
+reaches τ; every rung's signal is in the same unit, and a wider rung reaches it more easily).
+The family is fixed numbers, chosen before any case is seen (the guarantee's test needs that):
+a fine grid over [0, 1] for a signal that is a share (every observed value within [0, 1]), a
+wider one (4 down to 0, then -inf) for any other (a retention ratio, bits per token). Per gate,
+candidates run from the most conservative threshold (+inf: accept nothing) toward looser ones:
+the order the guarantee's fixed-sequence test walks.
 
 Because the family is fixed, each case's route under each candidate is computed once, by the
 run-time rule (``simulation.route_case``, which calls ``routing.route_action``); fitting on any
@@ -39,6 +39,7 @@ __all__ = [
     "FIXED_THRESHOLDS",
     "PASSED",
     "PRUNE",
+    "WIDE_THRESHOLDS",
     "Candidate",
     "RouteTable",
     "candidate_grid",
@@ -48,8 +49,11 @@ __all__ = [
 
 FIXED_THRESHOLDS = tuple(round(0.025 * step, 3) for step in range(40, -1, -1))
 """Thresholds tried for a share signal, loosest last: 1.0, 0.975, ..., 0 (after +inf)."""
-FIXED_GATES: tuple[float | None, ...] = (None, 0.005, 0.01, 0.02, 0.04, 0.08)
-"""Gates tried for a share signal (share of the query explained), none first."""
+WIDE_THRESHOLDS = (*(round(0.05 * step, 2) for step in range(80, -1, -1)), -math.inf)
+"""Thresholds tried for any other signal (a retention ratio, bits per token): 4.0, 3.95, ...,
+0, then -inf (accept every valid compression)."""
+FIXED_GATES: tuple[float | None, ...] = (None, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2)
+"""Gates tried (share of the query a compression explains), none first."""
 
 FALLBACK, PRUNE, PASSED = -1, -2, -3
 """Route codes besides a rung index: full context, pruned, passed through (within budget)."""
@@ -71,12 +75,6 @@ def _is_share(values: Sequence[float]) -> bool:
     return all(-1e-9 <= value <= 1.0 + 1e-9 for value in values)
 
 
-def _quantiles(values: Sequence[float], points: int) -> list[float]:
-    levels = np.linspace(0.0, 1.0, points)
-    found = {float(np.quantile(np.asarray(values, dtype=np.float64), q)) for q in levels}
-    return sorted(found, reverse=True)
-
-
 def candidate_grid(
     records: Sequence[CaseRecord],
     *,
@@ -87,16 +85,15 @@ def candidate_grid(
     """The candidate family, gate by gate, thresholds from +inf (accept nothing) down.
 
     Args:
-        records: The measured table (only its signals are read, never a label).
+        records: The measured table (only whether its signals lie within [0, 1] is read).
         thresholds: Thresholds to try; by default ``FIXED_THRESHOLDS`` for a share signal,
-            else 41 quantiles of the observed signals.
-        gates: Gates to try (None: no gate); by default ``FIXED_GATES`` for a share, else
-            None and five quantiles (0 to 0.2) of the observed query fractions; just None
-            when no query fraction was measured.
+            else ``WIDE_THRESHOLDS``.
+        gates: Gates to try (None: no gate); ``FIXED_GATES`` by default; just None when no
+            query fraction was measured.
         gate: False tries no gate at all.
 
     Returns:
-        The candidates and how the grid was made (``fixed`` or ``signal quantiles``).
+        The candidates and which grid (``fixed share``, ``fixed wide`` or ``given``).
 
     Example:
         >>> from ib_middleware.lab.calibration.simulation import RungOutcome
@@ -106,20 +103,16 @@ def candidate_grid(
         ([(inf, None), (0.5, None), (0.0, None)], 'given')
     """
     signals = [o.bits_per_token for r in records for o in r.rungs if o.bits_per_token is not None]
-    fractions = [o.query_fraction for r in records for o in r.rungs if o.query_fraction is not None]
-    how = "given" if thresholds is not None else "fixed"
+    measured = any(o.query_fraction is not None for r in records for o in r.rungs)
+    how = "given"
     if thresholds is None:
         share = _is_share(signals)
-        thresholds = FIXED_THRESHOLDS if share or not signals else _quantiles(signals, 41)
-        how = "fixed" if share or not signals else "signal quantiles (label-free)"
-    if not gate or not fractions:
+        thresholds = FIXED_THRESHOLDS if share else WIDE_THRESHOLDS
+        how = "fixed share" if share else "fixed wide"
+    if not gate or not measured:
         gates = [None]
     elif gates is None:
-        if _is_share(fractions):
-            gates = FIXED_GATES
-        else:
-            levels = np.quantile(np.asarray(fractions), [0.0, 0.05, 0.1, 0.15, 0.2])
-            gates = [None, *sorted({float(v) for v in levels})]
+        gates = FIXED_GATES
     ordered = [math.inf, *sorted({float(t) for t in thresholds}, reverse=True)]
     return [Candidate(t, g) for g in gates for t in ordered], how
 
