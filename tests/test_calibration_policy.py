@@ -208,3 +208,14 @@ def test_calibrate_measures_a_bundled_workload_and_ships_the_table_beside(tmp_pa
     assert list(policy.guarantee) == ["filing_pages"]
     with pytest.raises(ValueError, match="unknown workload 'weather'"):
         workload_cases("weather")
+    assert not (tmp_path / "policy.records.jsonl.partial").exists(), "removed once complete"
+    # An interrupted measurement resumes: the cases of the partial table are not measured again.
+    first = dataclasses.replace(rows[0], input_tokens=123_456)
+    partial = tmp_path / "policy.records.jsonl.partial"
+    save_records(partial, [first], meta={"fitted_for": policy.fitted_for.model_dump(mode="json")})
+    again = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    assert "resuming: 1 cases already measured" in again.stderr
+    assert load_records(table)[0].input_tokens == 123_456
+    assert load_records(table)[1:] == rows[1:]
+    assert not partial.exists()

@@ -10,6 +10,7 @@ target (``--target-fallback``) gets the version-2 fit, which carries no guarante
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from dataclasses import asdict
@@ -104,25 +105,42 @@ def _progress() -> Progress:
 
 
 def _measure(
-    config: StageConfig, cases: list[LabelledCase], judge: str
+    config: StageConfig, cases: list[LabelledCase], judge: str, table: Path | None
 ) -> tuple[list[CaseRecord], FittedFor, list[str]]:
-    """Run every rung on every case with the configured stage (its thresholds do not matter)."""
+    """Run every rung on every case with the configured stage (its thresholds do not matter).
+
+    With a table path, each case is appended to ``<table>.partial`` as it is measured; a run
+    that finds that file, written for the same stage, reuses its cases (an interrupted
+    measurement resumes) and removes it when the table is complete.
+    """
     stage = build_stage(config.model_copy(update={"policy": None}))
+    scorer = getattr(stage.estimator, "scorer", None)
+    fitted = fitted_for(config, scorer)
+    meta = {"meta": {"fitted_for": fitted.model_dump(mode="json")}}
+    partial = table.with_name(f"{table.name}.partial") if table is not None else None
+    done: dict[str, CaseRecord] = {}
+    if partial is not None and partial.exists() and load_meta(partial) == meta["meta"]:
+        done = {record.case_id: record for record in load_records(partial)}
+        err_console.print(f"resuming: {len(done)} cases already measured in {partial}")
+    elif partial is not None:
+        partial.write_text(json.dumps(meta) + "\n", encoding="utf-8")
     label = get_judge(judge)
     with _progress() as bar:
         task = bar.add_task("measuring", total=len(cases))
 
         def advance(index: int, record: CaseRecord) -> None:
             bar.advance(task)
+            if partial is not None and record.case_id not in done:
+                with partial.open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(asdict(record)) + "\n")
             if not err_console.is_terminal:  # a log file gets a line per case, not a bar
                 bits = " ".join(fmt(o.bits_per_token) for o in record.rungs)
                 err_console.print(
                     f"case {index + 1}/{len(cases)} {escape(record.case_id)}: signal {bits}"
                 )
 
-        measured = measure(stage, cases, label, on_case=advance)
-    scorer = getattr(stage.estimator, "scorer", None)
-    return measured, fitted_for(config, scorer), [rung.label for rung in stage.rungs]
+        measured = measure(stage, cases, label, on_case=advance, done=done)
+    return measured, fitted, [rung.label for rung in stage.rungs]
 
 
 def calibrate_command(  # noqa: PLR0915  # two fits of one command, read top to bottom
@@ -188,6 +206,8 @@ def calibrate_command(  # noqa: PLR0915  # two fits of one command, read top to 
             raise ValueError(msg)
         get_judge(judge)  # an unknown judge fails before any model loads
         stage_config = StageConfig.load(config)
+        beside = out.with_name(f"{out.stem}.records.jsonl") if out and not replay else None
+        table_path = records or beside
         measured, fitted, names, judge, loaded = _source(
             stage_config,
             data=data,
@@ -196,9 +216,8 @@ def calibrate_command(  # noqa: PLR0915  # two fits of one command, read top to 
             judge=judge,
             limit=limit,
             keep_uncontained=keep_uncontained,
+            table=table_path,
         )
-        beside = out.with_name(f"{out.stem}.records.jsonl") if out and not replay else None
-        table_path = records or beside
         options: dict[str, Any] = {
             "--limit": limit,
             "--judge": judge if judge != "facts" else None,
@@ -266,6 +285,7 @@ def calibrate_command(  # noqa: PLR0915  # two fits of one command, read top to 
         if table_path is not None and replay is None:
             meta = {"fitted_for": fitted.model_dump(mode="json"), "rung_names": names}
             save_records(table_path, measured, meta={**meta, "judge": judge})
+            table_path.with_name(f"{table_path.name}.partial").unlink(missing_ok=True)
     summaries = summarise_rungs(measured, names, thresholds, prune_below=gate)
     fallback_accuracy = sum(r.fallback_correct for r in measured) / len(measured)
     wall_s = time.perf_counter() - started
@@ -315,6 +335,7 @@ def _source(
     judge: str,
     limit: int | None,
     keep_uncontained: bool,
+    table: Path | None,
 ) -> tuple[list[CaseRecord], FittedFor, list[str], str, int]:
     """The measured table, what it was measured with, the rung names, the judge, cases loaded."""
     if replay is not None:
@@ -331,7 +352,7 @@ def _source(
     if not cases:
         msg = f"none of the {len(loaded)} cases has its answer in its context ({judge} judge)"
         raise ValueError(msg)
-    measured, fitted, names = _measure(config, cases, judge)
+    measured, fitted, names = _measure(config, cases, judge, table)
     return measured, fitted, names, judge, len(loaded)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -115,6 +115,7 @@ def measure(
     judge: Judge,
     *,
     on_case: Callable[[int, CaseRecord], None] | None = None,
+    done: Mapping[str, CaseRecord] | None = None,
 ) -> list[CaseRecord]:
     """Run every rung on every case and label each compression.
 
@@ -129,6 +130,7 @@ def measure(
         cases: Labelled cases.
         judge: Labels a text: ``judge(text, answer)``.
         on_case: Called after each case with its index and record (for progress).
+        done: Records already measured, by case id (a resumed run): reused, not re-run.
 
     Example:
         >>> from ib_middleware.compressors import ExtractiveCompressor
@@ -157,6 +159,11 @@ def measure(
     for index, case in enumerate(cases):
         others = [contexts[(index + step) % len(contexts)] for step in range(1, _REFERENCES + 1)]
         references = list(dict.fromkeys(c for c in others if c != case.context))
+        if done and case.case_id in done:
+            records.append(done[case.case_id])
+            if on_case is not None:
+                on_case(index, done[case.case_id])
+            continue
         whole = outputs.get(_output_key(case), tokens[index])
         passthrough = not stage.over_budget(max(whole, tokens[index]))
         skipped = RungOutcome(None, correct=False, error="passthrough: within the token budget")
