@@ -221,7 +221,7 @@ def retention_scorer() -> FakeScorer:
 @pytest.mark.parametrize("mode", MODES)
 async def test_retention_scores_the_query_after_z_after_the_page_and_alone(mode):
     scorer = retention_scorer()
-    estimator = RelevantInformationEstimator(scorer)
+    estimator = RelevantInformationEstimator(scorer, witness="page")
     assert estimator.witness == "page"
     result = await estimate(estimator, GOOD, mode)
     template = DEFAULT_RELEVANT_TEMPLATE
@@ -240,7 +240,7 @@ async def test_retention_scores_the_query_after_z_after_the_page_and_alone(mode)
 @pytest.mark.parametrize("mode", MODES)
 async def test_retention_of_the_wrong_part_is_low_and_the_page_scores_are_cached(mode):
     scorer = retention_scorer()
-    estimator = RelevantInformationEstimator(scorer)
+    estimator = RelevantInformationEstimator(scorer, witness="page")
     good = await estimate(estimator, GOOD, mode)
     wrong = await estimate(estimator, GUIDANCE.replace("1,700", "1,800"), mode)
     assert len(scorer.history) == 4, "the page and the query alone are scored once per page"
@@ -251,14 +251,14 @@ async def test_retention_of_the_wrong_part_is_low_and_the_page_scores_are_cached
 def test_retention_divides_by_at_least_a_floor_of_the_query():
     # A page that tells nothing about the query: retention is not blown up by a tiny pmi(q; x).
     scorer = FakeScorer(lambda prompt, s: -4.99 if "Passage" in prompt else -5.0)
-    estimator = RelevantInformationEstimator(scorer, retention_floor=0.1)
+    estimator = RelevantInformationEstimator(scorer, witness="page", retention_floor=0.1)
     result = estimator.estimate(PAGE, QUERY, "The logo is red.")
     assert result.retention == pytest.approx(0.01 / 0.5)
 
 
 def test_an_explicit_witness_overrides_the_page():
     scorer = evidence_scorer()
-    estimator = RelevantInformationEstimator(scorer)
+    estimator = RelevantInformationEstimator(scorer, witness="page")
     result = estimator.estimate(PAGE, QUERY, GOOD, relevant=ACTUAL)
     assert result.relevant_fraction == pytest.approx(0.8)
     assert result.retention is None

@@ -107,7 +107,7 @@ class EstimatorConfig(_Strict):
         default=3, ge=1, description="relevant_pmi: segments of the context that make up s"
     )
     witness: Literal["page", "segments"] = Field(
-        default="page",
+        default="segments",
         description=(
             "relevant_pmi: what stands for what the query needs: the whole page (retention, "
             "pmi(q; z) / pmi(q; x)) or its top BM25 segments"

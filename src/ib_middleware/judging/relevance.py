@@ -2,15 +2,19 @@
 
 Two witnesses of what the query needs, chosen by ``witness``:
 
-- ``page`` (the default): the whole context. The signal is the information bottleneck's
+- ``page``: the whole context. The signal is the information bottleneck's
   pointwise retention, pmi(q; z) / pmi(q; x): the share of what the page tells the scorer about
   the query that the compression keeps. It does not depend on any ranking of the page, so it
   sees a ranker's misses (a selection of the wrong rows keeps little of what the page tells).
-- ``segments``: s, the sentences or table rows of x that BM25 ranks highest for the query; the
-  signal is the share of s's surprisal that z explains, log p(s | z, q) - log p(s | q). When the
-  compressor ranks by BM25 too, this mostly checks that z copied s.
+- ``segments`` (the default): s, the sentences or table rows of x that BM25 ranks highest for
+  the query; the signal is the share of s's surprisal that z explains,
+  log p(s | z, q) - log p(s | q). When the compressor ranks by BM25 too, this mostly checks
+  that z copied s.
 
-``bench/signal_quality.py`` measures both (and s = the annotated evidence, the oracle).
+``bench/signal_quality.py`` measures both (and s = the annotated evidence, the oracle). The
+page witness tells the evidence from a wrong part of the page better, but it rewards any text
+that restates the query: an echoed query or a generic line about the filing keeps much of what
+the page tells about the question, so it is not the default.
 """
 
 from __future__ import annotations
@@ -69,10 +73,10 @@ DEFAULT_RELEVANT_TEMPLATE = RelevantTemplate(
 class RelevantInformationEstimator:
     """How much a compression z keeps of what its context tells about the query.
 
-    With ``witness="page"`` (the default) one short batch scores the query after z; the query
+    With ``witness="page"`` one short batch scores the query after z; the query
     after the whole context x and after nothing are scored once per (x, q) and cached, so the
     rungs of one page share them. The signal is ``retention``, pmi(q; z) / pmi(q; x).
-    With ``witness="segments"`` the batch scores s (the top BM25 segments of x) after z, and the
+    With ``witness="segments"`` (the default) the batch scores s (the top BM25 segments of x) after z, and the
     signal is ``relevant_fraction``, the share of s's surprisal z explains.
     Either way ``query_fraction`` (the share of the query's surprisal z explains) feeds the
     relevance gate: a page about another company or another matter explains little of it.
@@ -81,7 +85,7 @@ class RelevantInformationEstimator:
         >>> from ib_middleware.testing import FakeScorer
         >>> def fake(prompt, continuation):
         ...     return -0.2 if "1,577" in prompt else -2.0
-        >>> estimator = RelevantInformationEstimator(FakeScorer(fake))
+        >>> estimator = RelevantInformationEstimator(FakeScorer(fake), witness="page")
         >>> page = "Capex was $1,577 million. The logo is red. The CEO is Ann."
         >>> good = estimator.estimate(page, "What was capex?", "Capex: $1,577 million.")
         >>> bad = estimator.estimate(page, "What was capex?", "The logo is red.")
@@ -95,7 +99,7 @@ class RelevantInformationEstimator:
         self,
         scorer: Scorer,
         *,
-        witness: Witness = "page",
+        witness: Witness = "segments",
         relevant_segments: int = 3,
         template: RelevantTemplate = DEFAULT_RELEVANT_TEMPLATE,
         cache_size: int = 1024,
