@@ -31,7 +31,9 @@ class SyncOnly:
 
     def generate(self, messages, settings=None):
         self.seen.append((list(messages), settings))
-        return Generation(self.text, self.model_id, prompt_tokens=7, completion_tokens=3, wall_s=0.0)
+        return Generation(
+            self.text, self.model_id, prompt_tokens=7, completion_tokens=3, wall_s=0.0
+        )
 
 
 class TooLong:
