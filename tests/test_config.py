@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from ib_middleware.build import EngineCache, build_stage
-from ib_middleware.config import EngineConfig, StageConfig
+from ib_middleware.config import EngineConfig, StageConfig, graded_rungs
 from ib_middleware.judging.online import ContrastivePMIEstimator
 from ib_middleware.policy import CurvePoint, Policy, PolicyRung
 from ib_middleware.registry import register_engine
@@ -39,11 +39,11 @@ def fake_engines():
 def test_default_config_is_offline_embedded():
     config = StageConfig()
     assert [(rung.name, rung.compressor.kind) for rung in config.rungs] == [
-        ("segments-tight", "segments"),
-        ("segments-medium", "segments"),
-        ("segments-wide", "segments"),
+        ("segments", "segments")
     ]
-    shares = [rung.compressor.budget_share for rung in config.rungs]
+    graded = graded_rungs()
+    assert [rung.name for rung in graded] == ["segments-tight", "segments-medium", "segments-wide"]
+    shares = [rung.compressor.budget_share for rung in graded]
     assert shares == sorted(shares) == [0.10, 0.25, 0.50]  # a graded ladder, widest last
     assert config.estimator.kind == "relevant_pmi"
     assert config.reject_unsupported_figures

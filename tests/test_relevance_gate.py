@@ -12,11 +12,11 @@ from langchain_core.tools import tool
 
 from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
-from ib_middleware.langgraph import MARKER_KEY, IBMiddleware, MessageCompressor
-from ib_middleware.policy import Policy, default_policy_path
-from ib_middleware.registry import register_engine
 from ib_middleware.judging.relevance import RelevantInformationEstimator
 from ib_middleware.judging.routing import Rung, route_action
+from ib_middleware.langgraph import MARKER_KEY, IBMiddleware, MessageCompressor
+from ib_middleware.policy import Policy, PolicyRung, default_policy_path
+from ib_middleware.registry import register_engine
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage, ContextItem, pruned_note
 from ib_middleware.testing import FakeScorer
@@ -107,7 +107,13 @@ async def test_a_pruned_tool_message_keeps_its_original_in_the_marker(mode):
 
 
 def test_the_gate_threshold_comes_from_the_config_or_the_policy(tmp_path):
-    policy = Policy.load(default_policy_path()).model_copy(update={"prune_below": 0.25})
+    # A gate fitted on the default ladder's first rung (the policy names its rungs).
+    rungs = [
+        PolicyRung(name=rung.name, threshold_bits_per_token=0.5) for rung in StageConfig().rungs
+    ]
+    policy = Policy.load(default_policy_path()).model_copy(
+        update={"prune_below": 0.25, "rungs": rungs}
+    )
     path = policy.save(tmp_path / "policy.json")
     register_engine("fake-gate-scorer", lambda **options: FakeScorer(scorer_function, **options))
     scorer = {"engine": "fake-gate-scorer", "options": {}}

@@ -1,15 +1,17 @@
 """Stage configuration: pydantic models, loadable from YAML, TOML and environment variables.
 
-The default runs fully offline at CPU speed: a graded extractive ladder of three rungs that keep
-the item's sentences and table rows (with their headers) that best answer the query, at about
-10%, 25% and 50% of the item (``segments-tight``, ``segments-medium``, ``segments-wide``), each
-judged by the accept rule, then the whole item after the widest fails; the accept rule is the
-support check, then the relevant-information estimate scored by the embedded Gemma-3-270M.
+The default runs fully offline at CPU speed: rung 0 keeps the page's sentences and table rows
+(with their headers) that best answer the query (``segments``), then the full-context
+fallback; it is judged by the accept rule: the support check, then the relevant-information
+estimate scored by the embedded Gemma-3-270M. Its thresholds and relevance gate come from the
+policy shipped with the package (calibrated on the bundled FinanceBench sample).
+``graded_rungs()`` is the graded extractive ladder (about 10%, 25% and 50% of the item:
+``segments-tight``, ``segments-medium``, ``segments-wide``), which keeps far more evidence at
+its wider rungs; it becomes the default once a policy calibrated for it ships (until then its
+thresholds are placeholders: calibrate it on your traffic, ``docs/calibration.md``).
 Abstractive rungs (``kind: abstractive`` with the embedded SmolLM2-135M or Gemma-3-270M, or any
-engine) are one config entry away. A calibrated policy replaces the rungs' thresholds by name
-(the policy shipped with the package, when it was fitted for these rungs; else the thresholds
-written here, placeholders until calibration fits them).
-Set ``policy: null`` to use the thresholds written in the config instead.
+engine) are one config entry away. Set ``policy: null`` to use the thresholds written in the
+config instead.
 
 Environment variables override the file: ``IB_MIDDLEWARE_TOKEN_BUDGET=512``,
 ``IB_MIDDLEWARE_ON_FAILURE=raise``, ``IB_MIDDLEWARE_ESTIMATOR__KIND=contrastive_pmi``,
@@ -37,6 +39,7 @@ __all__ = [
     "EstimatorConfig",
     "RungConfig",
     "StageConfig",
+    "graded_rungs",
 ]
 
 
@@ -120,11 +123,22 @@ _GRADED_RUNGS = (
     ("segments-medium", 0.25, 96),
     ("segments-wide", 0.50, 160),
 )
-"""The default ladder's rungs: name, share of the item, and the least tokens kept."""
+"""The graded ladder's rungs: name, share of the item, and the least tokens kept."""
 
 
-def _default_rungs() -> list[RungConfig]:
-    # Thresholds are placeholders until calibration fits them (a policy replaces them by name).
+def graded_rungs(threshold: float = 0.5) -> list[RungConfig]:
+    """The graded extractive ladder: selections of about 10%, 25% and 50% of the item.
+
+    Each rung ranks segments with their block's title and table header words and a second hop
+    for bridge titles, keeping as many as its share of the item allows (``bench/
+    selection_containment.py`` measured each choice). ``threshold`` is a placeholder for every
+    rung until a calibrated policy replaces it by name.
+
+    Example:
+        >>> [rung.name for rung in graded_rungs()]
+        ['segments-tight', 'segments-medium', 'segments-wide']
+        >>> config = StageConfig(rungs=graded_rungs(), policy=None)
+    """
     return [
         RungConfig(
             name=name,
@@ -137,9 +151,20 @@ def _default_rungs() -> list[RungConfig]:
                 context_words=True,
                 second_hop=True,
             ),
-            threshold_bits_per_token=0.5,
+            threshold_bits_per_token=threshold,
         )
         for name, share, floor in _GRADED_RUNGS
+    ]
+
+
+def _default_rungs() -> list[RungConfig]:
+    # The rung the shipped policy was calibrated for; the policy replaces its threshold.
+    return [
+        RungConfig(
+            name="segments",
+            compressor=CompressorConfig(kind="segments", budget_tokens=160),
+            threshold_bits_per_token=0.5,
+        )
     ]
 
 
@@ -149,7 +174,7 @@ class StageConfig(BaseSettings):
     Example:
         >>> config = StageConfig()
         >>> [rung.name for rung in config.rungs], config.estimator.kind
-        (['segments-tight', 'segments-medium', 'segments-wide'], 'relevant_pmi')
+        (['segments'], 'relevant_pmi')
     """
 
     model_config = SettingsConfigDict(
