@@ -1,7 +1,7 @@
 """The default stage side by side with the incumbents, on the same FinanceBench pages.
 
-Each case (``ib_middleware.lab.graded.containment_cases``: an evidence page, a window of it, or
-another filing's page that holds nothing the question needs; a question; and the figures the
+Each case (``ib_middleware.lab.filing_labels.containment_cases``: an evidence page, a window of
+it, or another filing's page that holds nothing the question needs; a question; and the figures the
 question needs) goes through four arms:
 
 - ``none``: no compression; the page is forwarded as it is.
@@ -65,7 +65,7 @@ from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
 from ib_middleware.engines import TokenCounter
 from ib_middleware.lab.data import financebench_path
-from ib_middleware.lab.graded import containment_cases
+from ib_middleware.lab.filing_labels import containment_cases
 from ib_middleware.lab.judges import JUDGES
 from ib_middleware.langgraph import GeneratorChatModel, message_text
 from ib_middleware.stage import CompressionStage

@@ -36,7 +36,7 @@ from ib_middleware.build import build_stage
 from ib_middleware.config import StageConfig
 from ib_middleware.engines import ScoreRequest
 from ib_middleware.lab.data import financebench_path
-from ib_middleware.lab.graded import containment_cases
+from ib_middleware.lab.filing_labels import containment_cases
 from ib_middleware.stage import CompressionStage
 
 QUICK_PAGES = 4

@@ -8,7 +8,7 @@ from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.judging.relevance import RelevantInformationEstimator
 from ib_middleware.judging.routing import Rung, signal
 from ib_middleware.lab.data import financebench_path, load_financebench
-from ib_middleware.lab.graded import containment_cases
+from ib_middleware.lab.filing_labels import containment_cases
 from ib_middleware.selection import SegmentCompressor
 from ib_middleware.stage import CompressionStage, ContextItem
 from ib_middleware.testing import FakeCompressor

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ib_middleware.lab.data.hotpotqa import load_hotpotqa
-from ib_middleware.lab.graded import GradedCase, needed_figures
+from ib_middleware.lab.filing_labels import needed_figures
+from ib_middleware.lab.graded import GradedCase
 from ib_middleware.lab.workloads import (
     filing_page_cases,
     results_json,

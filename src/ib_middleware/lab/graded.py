@@ -26,15 +26,11 @@ from __future__ import annotations
 import json
 import random
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from ib_middleware.judging.support import content_spans
-from ib_middleware.lab.data.cases import LabelledCase
-from ib_middleware.lab.judges import facts_contained, normalize_text
 from ib_middleware.lab.paraphrases import (
     PARAPHRASE_KEEP_KINDS,
     PARAPHRASE_LOSE_KINDS,
@@ -47,12 +43,9 @@ __all__ = [
     "LOSE_KINDS",
     "GradedCase",
     "GradedCompression",
-    "LabelSource",
-    "containment_cases",
+    "company_of",
     "graded_compressions",
-    "label_figures",
     "load_graded_cases",
-    "needed_figures",
 ]
 
 KEEP_KINDS = ("evidence", "evidence_figures", "evidence_headers", *PARAPHRASE_KEEP_KINDS)
@@ -261,18 +254,18 @@ def _figure_swap(case: GradedCase, text: str, rng: random.Random) -> str | None:
     return _replace_spans(text, [target], [swapped])
 
 
-def _company(group: str) -> str:
+def company_of(group: str) -> str:
     """The company a FinanceBench-style document name starts with (``3M_2018_10K`` → 3M)."""
     return group.split("_", 1)[0] if "_" in group else ""
 
 
 def _entity_swap(text: str, case: GradedCase, other: GradedCase) -> str | None:
     entities = [s for s in content_spans(text) if s.kind == "entity"]
-    own = set(_words(_company(case.group)))
+    own = set(_words(company_of(case.group)))
     # The filing's own company name when the evidence names it, else every name it holds.
     names = [s for s in entities if s.text.lower() in own] or entities
     context_words = set(_words(case.context + " " + case.query))
-    foreign_name = _company(other.group)
+    foreign_name = company_of(other.group)
     if foreign_name and not set(_words(foreign_name)) & context_words:
         foreign = [foreign_name]
     else:
@@ -366,152 +359,4 @@ def graded_compressions(cases: Sequence[GradedCase], *, seed: int = 0) -> list[G
             filter(None, (row_paraphrases(s, answer) for s in rows)), {}
         ).items():
             add(kind, text)
-    return out
-
-
-def _window(case: GradedCase, rng: random.Random, share: float = 0.55) -> str:
-    """About ``share`` of the page's lines around its evidence, at a seeded offset."""
-    lines = case.context.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
-    first = min(s.start for s in case.evidence)
-    last = max(s.end for s in case.evidence)
-    low = max(i for i in range(len(lines)) if starts[i] <= first)
-    high = min(i for i in range(1, len(starts)) if starts[i] >= last)
-    size = max(high - low, round(share * len(lines)))
-    begin = rng.randint(max(0, high - size), min(low, len(lines) - size))
-    return "".join(lines[begin : begin + size]).strip()
-
-
-_LINE_ITEM = re.compile(r"line items? named:?\s*(.+?)\.?\s*$", re.IGNORECASE | re.MULTILINE)
-_YEAR = re.compile(r"(?:19|20)\d{2}")
-_SMALL = re.compile(r"\d{1,2}")
-_LABEL_FIGURE = re.compile(
-    r"(?<![\w.,])[$\u20ac\u00a3]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?![\d,]*\w)"
-    r"(?:\s?%|\s(?:million|billion|thousand|bn|mn)\b)?",
-    re.IGNORECASE,
-)
-LabelSource = Literal["answer", "line_items", "evidence"]
-"""Where a filing page's label comes from (``needed_figures``)."""
-
-
-def label_figures(text: str) -> list[str]:
-    """The figures of ``text`` as written (``$1,577``, ``12.5%``, ``$1.6 billion``; no signs).
-
-    Labels read figures with this fixed pattern (not the support check's span reader, which
-    moves with the accept rule), so a label does not change when the accept rule does.
-
-    Example:
-        >>> label_figures("Capex (1,577) in FY22; margin 12.5 %; $1.6 billion")
-        ['1,577', '12.5 %', '$1.6 billion']
-    """
-    return [match.group(0) for match in _LABEL_FIGURE.finditer(text)]
-
-
-def _row_label(text: str) -> str:
-    first = _LABEL_FIGURE.search(text)
-    # Spacing differs between a justification and a PDF's text ("Inventories,net(Note6)").
-    return normalize_text(text[: first.start()] if first else text).replace(" ", "")
-
-
-def _line_items(justification: str) -> list[str]:
-    """The line-item names a FinanceBench justification gives (``... line item named: X.``)."""
-    cleaned = unicodedata.normalize("NFKC", justification.replace("\u00c2", ""))
-    names = [normalize_text(name).replace(" ", "") for name in _LINE_ITEM.findall(cleaned)]
-    return [name for name in names if name and not name.startswith("blank")]
-
-
-def _justification_figures(justification: str, context: str) -> list[str]:
-    """The justification's own figures that the page states (not years, not ``* 100``)."""
-    out = []
-    for figure in label_figures(justification):
-        digits = figure.replace(",", "").strip("$ ")
-        # Years, ``* 100`` and bare small integers (``Note 12``, ``Section 12(b)``) are not data.
-        if _YEAR.fullmatch(digits) or digits == "100" or _SMALL.fullmatch(digits):
-            continue
-        if facts_contained(figure, context) and figure not in out:
-            out.append(figure)
-    return out
-
-
-def needed_figures(case: GradedCase) -> tuple[LabelSource, tuple[str, ...]]:
-    r"""What a filing page must keep for its question, and where that label comes from.
-
-    The answer itself when the page states its figures (or, for an answer without figures,
-    the answer's words); else the figures of the line items the justification names (the
-    first row of the page labelled with each name) and the justification's own figures the
-    page states; else every figure of the evidence's segments.
-
-    Example:
-        >>> page = "Cash flows\n(Millions)\n2018\n2017\nCapex\n(1,577)\n(1,373)\nSales\n900\n800"
-        >>> case = GradedCase("c", page, "Capex to sales?", (), "1.75",
-        ...                   justification="The line item named: Capex.")
-        >>> needed_figures(case)
-        ('line_items', ('1,577', '1,373'))
-    """
-    if case.answer and facts_contained(case.answer, case.context):
-        return "answer", (case.answer,)
-    rows = [s for s in split_segments(case.context) if s.kind == "row"]
-    figures: list[str] = []
-    for name in _line_items(case.justification):
-        row = next((r for r in rows if _row_label(r.text).startswith(name)), None)
-        if row is not None:
-            figures += label_figures(row.text)
-    figures += _justification_figures(case.justification, case.context)
-    if figures:
-        return "line_items", tuple(dict.fromkeys(figures))
-    return "evidence", tuple(f for segment in case.evidence for f in label_figures(segment.text))
-
-
-def containment_cases(path: str | Path, *, seed: int = 0) -> list[LabelledCase]:
-    """Calibration cases labelled by evidence containment, built reproducibly from graded cases.
-
-    Each case whose evidence states figures gives three ``LabelledCase``, one ``group``:
-
-    - ``page``: its evidence page whole;
-    - ``window``: about half of that page's lines around the evidence, at a seeded offset (the
-      same evidence in a differently cut context);
-    - ``distractor``: a seeded page of another company's filing under the same question,
-      ``needs_evidence=False`` (nothing on it answers the question: forwarding nothing of it
-      loses nothing).
-
-    The label is what the question needs (``needed_figures``): the gold answer when the page
-    states its figures (the ``facts`` judge finds them), else the figures of the line items the
-    justification names and its own figures found on the page, else every figure of the
-    evidence's segments; so the ``facts`` judge labels a compression correct exactly when it
-    keeps them.
-
-    Example:
-        >>> from ib_middleware.lab.data import financebench_path
-        >>> cases = containment_cases(financebench_path())
-        >>> len(cases) >= 100, cases[0].answer, [c.case_id.split("/")[1] for c in cases[:3]]
-        (True, '$1577.00', ['page', 'window', 'distractor'])
-    """
-    graded = load_graded_cases(path)
-    out = []
-    for case in graded:
-        if not any(label_figures(segment.text) for segment in case.evidence):
-            continue
-        source, figures = needed_figures(case)
-        label = case.answer if source == "answer" else " ".join(figures)
-        rng = random.Random(f"{seed}-{case.case_id}")  # noqa: S311  # a seeded draw, not a secret
-        company = _company(case.group)
-        others = sorted(
-            {c.context for c in graded if c.group != case.group and _company(c.group) != company}
-        )
-        variants = [("page", case.context, True), ("window", _window(case, rng), True)]
-        if others:
-            variants.append(("distractor", others[rng.randrange(len(others))], False))
-        out += [
-            LabelledCase(
-                context=context,
-                query=case.query,
-                answer=label if needs else "",
-                case_id=f"{case.case_id}/{kind}",
-                needs_evidence=needs,
-                group=case.case_id,
-            )
-            for kind, context, needs in variants
-        ]
     return out

@@ -85,7 +85,9 @@ def read_row(segment: Segment) -> RowFigures | None:
         label=label,
         scale=scale,
         dollars="$" in segment.text or "$" in segment.header,
-        cells=tuple((year, value, decimals) for year, (value, decimals) in zip(years, values, strict=True)),
+        cells=tuple(
+            (year, value, decimals) for year, (value, decimals) in zip(years, values, strict=True)
+        ),
     )
 
 

@@ -14,10 +14,10 @@ yes/no and the context holds it.
 *Filing pages* (``filing_page_cases``): the bundled FinanceBench sample (CC BY-NC 4.0), as
 calibration v2 built it: per question whose evidence states figures, its evidence page, a
 window of about half of it around the evidence (dropped when the cut loses the label), and
-another company's filing page under the same question (which needs nothing). What must survive
-(``ib_middleware.lab.graded.needed_figures``): the answer's figures when the page states them,
-else the figures of the line items the justification names (and its own figures the page
-states), else every figure of the evidence's segments.
+another company's filing page under the same question (which needs nothing). What must
+survive (``ib_middleware.lab.filing_labels.needed_figures``): the answer's figures when the
+page states them, else the figures of the line items the justification names (and its own
+figures the page states), else every figure of the evidence's segments.
 
 Every record is a ``WorkloadCase``: a ``LabelledCase`` (context, query, answer, case_id,
 needs_evidence, group) with the workload, the shape, the variant, the source ``document``, the
@@ -37,14 +37,13 @@ from urllib.parse import quote
 
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.data.hotpotqa import HotpotQuestion, Paragraph, load_hotpotqa
-from ib_middleware.lab.graded import (
+from ib_middleware.lab.filing_labels import (
     LabelSource,
-    _company,
-    _window,
+    evidence_window,
     label_figures,
-    load_graded_cases,
     needed_figures,
 )
+from ib_middleware.lab.graded import company_of, load_graded_cases
 from ib_middleware.lab.judges import answer_contained, facts_contained, normalize_text
 
 __all__ = [
@@ -257,17 +256,17 @@ def filing_page_cases(*, path: str | Path | None = None, seed: int = 0) -> list[
         source, figures = needed_figures(case)
         label = case.answer if source == "answer" else " ".join(figures)
         rng = random.Random(f"{seed}-{case.case_id}")  # noqa: S311  # a seeded draw, not a secret
-        company = _company(case.group)
+        company = company_of(case.group)
         others = sorted(
             {
                 (c.context, c.group)
                 for c in graded
-                if c.group != case.group and _company(c.group) != company
+                if c.group != case.group and company_of(c.group) != company
             }
         )
         question = case.case_id.rsplit("-", 1)[0]
         variants = [("page", case.context, case.group, True)]
-        window = _window(case, rng)
+        window = evidence_window(case, rng)
         if facts_contained(label, window):
             variants.append(("window", window, case.group, True))
         if others:

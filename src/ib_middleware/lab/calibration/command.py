@@ -35,7 +35,7 @@ from ib_middleware.lab.calibration.simulation import CaseRecord
 from ib_middleware.lab.calibration.summary import print_certified, print_report
 from ib_middleware.lab.data import financebench_path
 from ib_middleware.lab.data.cases import LabelledCase, load_cases
-from ib_middleware.lab.graded import containment_cases
+from ib_middleware.lab.filing_labels import containment_cases
 from ib_middleware.lab.judges import get_judge
 from ib_middleware.lab.workloads import filing_page_cases, search_result_cases
 from ib_middleware.policy import FittedFor
