@@ -76,8 +76,8 @@ class RelevantInformationEstimator:
     With ``witness="page"`` one short batch scores the query after z; the query
     after the whole context x and after nothing are scored once per (x, q) and cached, so the
     rungs of one page share them. The signal is ``retention``, pmi(q; z) / pmi(q; x).
-    With ``witness="segments"`` (the default) the batch scores s (the top BM25 segments of x) after z, and the
-    signal is ``relevant_fraction``, the share of s's surprisal z explains.
+    With ``witness="segments"`` (the default) the batch scores s (the top BM25 segments of x)
+    after z, and the signal is ``relevant_fraction``, the share of s's surprisal z explains.
     Either way ``query_fraction`` (the share of the query's surprisal z explains) feeds the
     relevance gate: a page about another company or another matter explains little of it.
 
