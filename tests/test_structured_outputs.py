@@ -299,7 +299,8 @@ def test_the_bench_measures_both_shapes_of_one_question():
 
     path = Path(__file__).resolve().parents[1] / "bench" / "structured_outputs.py"
     spec = importlib.util.spec_from_file_location("structured_outputs_bench", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     from ib_middleware.lab.data.hotpotqa import load_hotpotqa
