@@ -70,7 +70,7 @@ CASES: dict[str, Case] = {
     # value with no text to judge (no result, no long field) is left whole, not cut as text.
     "json_tool_output": Case(
         json.dumps(
-            {"capex_musd": 1577, "rows": [{"k": "</document>", "v": i} for i in range(300)]}
+            {"capex": "$1,577 million", "rows": [{"k": "</document>", "v": i} for i in range(300)]}
         ),
         "accepted",
         in_messages="untouched",
