@@ -81,7 +81,10 @@ def test_a_policy_applies_to_the_stage_it_was_fitted_for(tmp_path):
             "rung 'wide' compressor: budget_tokens 120 -> 200",
         ),
         ({"estimator": {"scorer": SCORER, "kind": "cxmi"}}, "estimator: the policy's"),
-        ({"estimator": {"scorer": SCORER, "witness": "segments"}}, "witness: the policy's 'page'"),
+        (
+            {"estimator": {"scorer": SCORER, "witness": "page"}},
+            "witness: the policy's 'segments:3'",
+        ),
     ],
 )
 def test_a_mismatch_is_refused_naming_both_and_the_way_out(tmp_path, change, named):

@@ -101,7 +101,7 @@ def fitted_for(config: StageConfig, scorer: object) -> FittedFor:
         >>> from ib_middleware.testing import FakeScorer
         >>> fitted = fitted_for(StageConfig(), FakeScorer(lambda prompt, text: -1.0))
         >>> fitted.scorer, fitted.witness, len(fitted.ladder) == len(StageConfig().rungs)
-        ('fake-scorer', 'page', True)
+        ('fake-scorer', 'segments:3', True)
     """
     estimator = config.estimator
     witness: str | None = None
