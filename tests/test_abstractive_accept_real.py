@@ -15,6 +15,7 @@ from test_langgraph_loop import QUESTION, Context, react_loop, run, tool_texts
 from ib_middleware.compressors import AbstractiveCompressor
 from ib_middleware.judging.relevance import RelevantInformationEstimator
 from ib_middleware.judging.routing import Rung
+from ib_middleware.langgraph import DECISIONS_KEY
 from ib_middleware.stage import CompressionStage
 from ib_middleware.testing import FakeCompressor
 
@@ -39,7 +40,7 @@ async def test_a_faithful_abstractive_summary_is_accepted_in_a_react_loop(gemma_
     context = Context()
     stage = real_stage(gemma_engine, FAITHFUL)
     [final] = await run(react_loop("compression_node", stage, mode), "invoke", mode, context)
-    [record] = final.ib_decisions
+    [record] = final[DECISIONS_KEY]
     assert record["decision"] == "accepted", record["reason"]
     assert tool_texts(context.seen[1]) == [FAITHFUL]
     assert "of the relevant part explained" in record["reason"]
@@ -51,7 +52,7 @@ async def test_the_same_figure_in_another_year_is_rejected_in_a_react_loop(gemma
     context = Context()
     stage = real_stage(gemma_engine, WRONG_YEAR)
     [final] = await run(react_loop("compression_node", stage, mode), "invoke", mode, context)
-    [record] = final.ib_decisions
+    [record] = final[DECISIONS_KEY]
     assert record["decision"] == "fallback"
     assert "unsupported content" in record["reason"]
     assert "1,577" not in record["reason"], "a rejection names positions, never values"
