@@ -60,10 +60,11 @@ def test_model_files_come_from_wheels():
 
 
 # SmolLM2 (Q4_1) matches to float precision. Gemma-3 (Q4_K) differs by up to ~0.2 nats per
-# token (measured) between one 30-token batch and a prompt batch plus a short continuation
+# token (measured on an Intel build) and 0.26 (an AMD EPYC build: llama.cpp compiles for the
+# CPU it is built on) between one 30-token batch and a prompt batch plus a short continuation
 # batch: llama.cpp picks matrix kernels by batch size and this model amplifies their rounding.
 # Our own scores do not depend on batching (test_scores_do_not_depend_on_batching).
-TOLERANCE = {"SmolLM2-135M-Instruct": (1e-4, 1e-3), "gemma-3-270m": (0.25, 0.5)}
+TOLERANCE = {"SmolLM2-135M-Instruct": (1e-4, 1e-3), "gemma-3-270m": (0.3, 0.5)}
 
 
 @pytest.mark.slow
