@@ -91,6 +91,20 @@ class ScriptedToolCaller(GeneratorChatModel):
     ) -> ChatResult:
         if any(isinstance(m, ToolMessage) for m in messages):
             return super()._generate(messages, stop, run_manager, **kwargs)
+        return self._scripted_call(messages)
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: Any = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        if any(isinstance(m, ToolMessage) for m in messages):
+            return await super()._agenerate(messages, stop, run_manager, **kwargs)
+        return self._scripted_call(messages)
+
+    def _scripted_call(self, messages: Sequence[BaseMessage]) -> ChatResult:
         call = {**self.tool_call, "id": f"call-{len(messages)}", "type": "tool_call"}
         reply = AIMessage("", tool_calls=[call])
         return ChatResult(generations=[ChatGeneration(message=reply)])
