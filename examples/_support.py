@@ -17,16 +17,16 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import BaseMessage
 
 from ib_middleware.build import EngineCache, build_stage
 from ib_middleware.config import EngineConfig
 from ib_middleware.engines import Generator
+from ib_middleware.lab.demo import ScriptedToolCaller as DemoScriptedToolCaller
 from ib_middleware.lab.demo import demo_config
-from ib_middleware.langgraph import GeneratorChatModel, message_text
+from ib_middleware.langgraph import message_text
 from ib_middleware.stage import CompressionStage
 
 __all__ = [
@@ -66,48 +66,10 @@ def example_models() -> tuple[CompressionStage, Generator]:
     return stage, predictor
 
 
-class ScriptedToolCaller(GeneratorChatModel):
-    """SmolLM2 answers; the tool call before it is scripted (a 135M model cannot call tools).
+class ScriptedToolCaller(DemoScriptedToolCaller):
+    """The demo's scripted tool caller, with shorter answers in quick mode."""
 
-    While the conversation holds no tool result yet, the reply is the scripted ``tool_call``
-    (``{"name": ..., "args": ...}``); after it, SmolLM2 writes the answer from what it sees.
-    Swap this class for your real tool-calling model (ChatOpenAI, ChatAnthropic, ...).
-
-    SmolLM2 sees the conversation as one user turn (question, tool results), which a 135M
-    model follows far better than a multi-turn tool transcript.
-    """
-
-    tool_call: dict[str, Any]
-    layout: Literal["roles", "single_turn"] = "single_turn"
-    instruction: str = "Answer in one sentence."
     max_tokens: int = quick(96, 32)
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if any(isinstance(m, ToolMessage) for m in messages):
-            return super()._generate(messages, stop, run_manager, **kwargs)
-        return self._scripted_call(messages)
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: Any = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if any(isinstance(m, ToolMessage) for m in messages):
-            return await super()._agenerate(messages, stop, run_manager, **kwargs)
-        return self._scripted_call(messages)
-
-    def _scripted_call(self, messages: Sequence[BaseMessage]) -> ChatResult:
-        call = {**self.tool_call, "id": f"call-{len(messages)}", "type": "tool_call"}
-        reply = AIMessage("", tool_calls=[call])
-        return ChatResult(generations=[ChatGeneration(message=reply)])
 
 
 def predictor_input_tokens(messages: Sequence[BaseMessage], counter: Any) -> int:

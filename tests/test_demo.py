@@ -140,7 +140,15 @@ def test_run_demo_prints_tables_summary_and_json(tmp_path):
     assert "not judgeable" in text
     spans_written = [json.loads(line) for line in spans.read_text().splitlines()]
     stage_spans = [span for span in spans_written if span["name"] == "ib_middleware.stage"]
-    assert len(stage_spans) == 2  # one stage invocation per question
+    # one stage invocation per research-agent search call and per FinanceBench question
+    assert len(stage_spans) == 4
+    research = payload["research"]
+    assert research["search_calls"] == len(research["calls"]) == 2
+    assert research["raw_tokens"] > research["forwarded_tokens"] > 0
+    assert research["supporting_facts_kept"] in (0.0, 0.5, 1.0)
+    assert all(len(call["results"]) == 10 for call in research["calls"])
+    assert "research agent" in text
+    assert "supporting facts kept" in text
     decisions = [
         span["attributes"]["ib_middleware.route.decision"]
         for span in spans_written

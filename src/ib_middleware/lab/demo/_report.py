@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ib_middleware.lab.demo._research import ResearchReport
 from ib_middleware.lab.judges import JUDGES
 from ib_middleware.langgraph import MARKER_KEY
 
@@ -140,6 +141,8 @@ class DemoReport:
     questions: tuple[DemoQuestion, ...]
     answerer: str
     wall_s: float
+    research: ResearchReport | None = None
+    """The research agent's search calls, when it ran."""
 
     def _judged(self) -> list[bool]:
         return [q.evidence_contained for q in self.questions if q.evidence_contained is not None]
@@ -176,7 +179,11 @@ class DemoReport:
             {**asdict(q), "raw_tokens": q.raw_tokens, "forwarded_tokens": q.forwarded_tokens}
             for q in self.questions
         ]
-        return {**self.summary(), "results": results}
+        out: dict[str, Any] = {**self.summary(), "results": results}
+        if self.research is not None and self.research.calls:
+            calls = [asdict(call) for call in self.research.calls]
+            out["research"] = {**self.research.summary(), "calls": calls}
+        return out
 
     def summary_line(self) -> str:
         """One line: tokens, savings, evidence containment, decisions, fallback rate, time.

@@ -20,6 +20,7 @@ from ib_middleware.config import StageConfig
 from ib_middleware.engines import Generator
 from ib_middleware.errors import IBMiddlewareError
 from ib_middleware.lab.data import load_financebench
+from ib_middleware.lab.data.hotpotqa import load_hotpotqa
 from ib_middleware.lab.demo._graph import FilingPages, build_demo_graph, resolve_answerer
 from ib_middleware.lab.demo._report import (
     DemoQuestion,
@@ -28,6 +29,13 @@ from ib_middleware.lab.demo._report import (
     page_rows,
     page_text,
     render_question,
+)
+from ib_middleware.lab.demo._research import (
+    ResearchReport,
+    build_research_agent,
+    render_call,
+    research_call,
+    search_tool,
 )
 from ib_middleware.langgraph import DECISIONS_KEY
 from ib_middleware.stage import CompressionStage
@@ -67,7 +75,7 @@ def demo_config(path: Path | None) -> StageConfig:
 
 
 def run_demo(
-    questions: int = 3,
+    questions: int = 2,
     json_output: bool = False,
     spans: Path | None = None,
     *,
@@ -75,19 +83,23 @@ def run_demo(
     config: Path | None = None,
     pages: int = 3,
     seed: int = 0,
+    searches: int = 2,
     stage: CompressionStage | None = None,
     answerer: Generator | None = None,
     console: Console | None = None,
 ) -> DemoReport:
-    """Answer ``questions`` FinanceBench questions through retrieve -> compress -> answer.
+    """Run the research agent on ``searches`` questions, then ``questions`` FinanceBench ones.
 
-    Prints progress (to standard error), a table per question and a summary (tokens saved next
+    The research agent (``ib_middleware.lab.demo._research``) is a ReAct loop whose search
+    tool returns ten results per call, compressed by ``add_compression`` on its tool node; the
+    FinanceBench questions go through retrieve -> compress -> answer. Prints progress (to
+    standard error), a table per call and per question and a summary (tokens saved next
     to evidence containment: see ``DemoReport.summary``); with
     ``json_output`` the output ends with one JSON object (``DemoReport.to_dict``). ``spans``
     receives one JSON line per traced run (graph, nodes, the compression stage).
 
     Args:
-        questions: How many questions (one per company).
+        questions: How many FinanceBench questions (one per company).
         json_output: End the output with one JSON line.
         spans: File for OpenTelemetry spans (JSON Lines), if wanted.
         model: Answer with this model on an OpenAI-compatible endpoint.
@@ -95,6 +107,7 @@ def run_demo(
             ``COMPRESSION_TOKENS``.
         pages: Pages per question, evidence included.
         seed: Seed of the distractor choice and page order.
+        searches: How many questions the research agent answers (the bundled HotpotQA sample).
         stage: A ready stage (tests); built from ``config`` when None.
         answerer: A ready answering model (tests); resolved from ``model`` when None.
         console: Where the tables go; standard output by default.
@@ -124,6 +137,7 @@ def run_demo(
     if sink is not None:
         sink.telemetry().instrument(stage)
     try:
+        research = _run_research(stage, answerer, searches, console, progress_console)
         run_config: RunnableConfig = {}
         answered = []
         with Progress(
@@ -169,15 +183,53 @@ def run_demo(
     finally:
         if sink is not None:
             sink.shutdown()
-    report = DemoReport(tuple(answered), answerer.model_id, time.perf_counter() - started)
+    report = DemoReport(
+        tuple(answered), answerer.model_id, time.perf_counter() - started, research=research
+    )
+    if research.calls:
+        console.print(f"[bold]research agent[/] {escape(research.summary_line())}")
     console.print(f"[bold]summary[/] {escape(report.summary_line())}")
     if json_output:
         console.out(json.dumps(report.to_dict(), ensure_ascii=False), highlight=False)
     return report
 
 
-def demo_command(
-    questions: Annotated[int, typer.Option("--questions", "-n", min=1, help="Questions.")] = 3,
+def _run_research(
+    stage: CompressionStage,
+    answerer: Generator,
+    searches: int,
+    console: Console,
+    progress_console: Console,
+) -> ResearchReport:
+    """The research agent on the first ``searches`` questions of the HotpotQA sample."""
+    if searches <= 0:
+        return ResearchReport(())
+    questions = load_hotpotqa()[:searches]
+    agent = build_research_agent(stage, answerer, search_tool(questions))
+    calls = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=progress_console,
+        transient=True,
+    ) as progress:
+        for number, question in enumerate(questions, start=1):
+            task = progress.add_task(f"S{number}: search, compress, answer", total=None)
+            call = research_call(agent, question, stage.token_counter.count_tokens)
+            progress.remove_task(task)
+            calls.append(call)
+            render_call(console, number, call)
+    return ResearchReport(tuple(calls))
+
+
+def demo_command(  # noqa: PLR0917  # typer reads options from the signature
+    questions: Annotated[
+        int, typer.Option("--questions", "-n", min=0, help="FinanceBench questions.")
+    ] = 2,
+    searches: Annotated[
+        int, typer.Option("--searches", "-s", min=0, help="Research-agent questions (search).")
+    ] = 2,
     json_output: Annotated[
         bool, typer.Option("--json", help="End the output with one JSON object.")
     ] = False,
@@ -194,9 +246,9 @@ def demo_command(
         Path | None, typer.Option("--config", "-c", help="Stage config (.yaml, .yml or .toml).")
     ] = None,
 ) -> None:
-    """Answer FinanceBench questions through retrieve -> compress -> answer, offline."""
+    """A research agent's search calls, then FinanceBench questions, compressed offline."""
     try:
-        run_demo(questions, json_output, spans, model=model, config=config)
+        run_demo(questions, json_output, spans, model=model, config=config, searches=searches)
     except (IBMiddlewareError, OSError, ValueError) as error:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(code=1) from None
