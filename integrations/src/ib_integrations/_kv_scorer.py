@@ -56,8 +56,9 @@ def _row_logsumexp(rows: NDArray[np.float32]) -> NDArray[np.float64]:
     in [0, 1], so float32 loses nothing that the float32 logits held (measured: 2e-8 nats).
     """
     peak = rows.max(axis=1, keepdims=True)
-    total = np.exp(rows - peak).sum(axis=1, dtype=np.float64)
-    return np.log(total) + peak[:, 0].astype(np.float64)
+    total: NDArray[np.float64] = np.exp(rows - peak).sum(axis=1, dtype=np.float64)
+    logsum: NDArray[np.float64] = np.log(total) + peak[:, 0].astype(np.float64)
+    return logsum
 
 
 def _common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:

@@ -249,7 +249,7 @@ def research_call(
     state = agent.invoke({"messages": [HumanMessage(question.question)]})
     messages = state.get("messages", [])
     tool_message = next(m for m in messages if isinstance(m, ToolMessage))
-    shown = message_text(tool_message)
+    shown = message_text(tool_message) or ""
     marker = tool_message.response_metadata.get(MARKER_KEY, {})
     original = marker.get("original")
     raw = original if isinstance(original, str) else results_json(question)
@@ -259,7 +259,7 @@ def research_call(
     return ResearchCall(
         question=question.question,
         gold=question.answer,
-        answer=" ".join(message_text(messages[-1]).split()),
+        answer=" ".join((message_text(messages[-1]) or "").split()),
         raw_tokens=count_tokens(raw),
         forwarded_tokens=count_tokens(shown),
         facts_kept=all(sentence_contained(sentence, shown) for sentence in sentences),
