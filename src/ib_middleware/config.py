@@ -1,14 +1,12 @@
 """Stage configuration: pydantic models, loadable from YAML, TOML and environment variables.
 
-The default runs fully offline at CPU speed: rung 0 keeps the page's sentences and table rows
-(with their headers) that best answer the query (``segments``), then the full-context
-fallback; it is judged by the accept rule: the support check, then the relevant-information
-estimate scored by the embedded Gemma-3-270M. Its thresholds and relevance gate come from the
-policy shipped with the package (calibrated on the bundled FinanceBench sample).
-``graded_rungs()`` is the graded extractive ladder (about 10%, 25% and 50% of the item:
-``segments-tight``, ``segments-medium``, ``segments-wide``), which keeps far more evidence at
-its wider rungs; it becomes the default once a policy calibrated for it ships (until then its
-thresholds are placeholders: calibrate it on your traffic, ``docs/calibration.md``).
+The default runs fully offline at CPU speed: the graded extractive ladder (``graded_rungs()``:
+the page's sentences and table rows, with their headers, that best answer the query, at about
+10%, 25% and 50% of the item: ``segments-tight``, ``segments-medium``, ``segments-wide``),
+then the full-context fallback. Each rung is judged by the accept rule: the support check,
+then the relevant-information estimate scored by the embedded Gemma-3-270M. Its thresholds and
+relevance gate come from the policy shipped with the package (calibrated on the bundled
+HotpotQA and FinanceBench workloads, with a guarantee per workload; ``docs/calibration.md``).
 Abstractive rungs (``kind: abstractive`` with the embedded SmolLM2-135M or Gemma-3-270M, or any
 engine) are one config entry away. Set ``policy: null`` to use the thresholds written in the
 config instead.
@@ -129,10 +127,10 @@ _GRADED_RUNGS = (
 def graded_rungs(threshold: float = 0.5) -> list[RungConfig]:
     """The graded extractive ladder: selections of about 10%, 25% and 50% of the item.
 
-    Each rung ranks segments with their block's title and table header words and a second hop
-    for bridge titles, keeping as many as its share of the item allows (``bench/
-    selection_containment.py`` measured each choice). ``threshold`` is a placeholder for every
-    rung until a calibrated policy replaces it by name.
+    The default ladder. Each rung ranks segments with their block's title and table header
+    words and a second hop for bridge titles, keeping as many as its share of the item allows
+    (``bench/selection_containment.py`` measured each choice). ``threshold`` is a placeholder
+    for every rung: the shipped policy replaces it by name.
 
     Example:
         >>> [rung.name for rung in graded_rungs()]
@@ -157,31 +155,20 @@ def graded_rungs(threshold: float = 0.5) -> list[RungConfig]:
     ]
 
 
-def _default_rungs() -> list[RungConfig]:
-    # The rung the shipped policy was calibrated for; the policy replaces its threshold.
-    return [
-        RungConfig(
-            name="segments",
-            compressor=CompressorConfig(kind="segments", budget_tokens=160),
-            threshold_bits_per_token=0.5,
-        )
-    ]
-
-
 class StageConfig(BaseSettings):
     """Everything ``build_stage`` needs; see the module docstring for the environment.
 
     Example:
         >>> config = StageConfig()
         >>> [rung.name for rung in config.rungs], config.estimator.kind
-        (['segments'], 'relevant_pmi')
+        (['segments-tight', 'segments-medium', 'segments-wide'], 'relevant_pmi')
     """
 
     model_config = SettingsConfigDict(
         env_prefix="IB_MIDDLEWARE_", env_nested_delimiter="__", extra="forbid"
     )
 
-    rungs: list[RungConfig] = Field(default_factory=_default_rungs)
+    rungs: list[RungConfig] = Field(default_factory=graded_rungs)
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     token_budget: int = Field(default=256, ge=0)
     on_failure: Literal["passthrough", "raise"] = "passthrough"
