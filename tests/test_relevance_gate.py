@@ -107,12 +107,14 @@ async def test_a_pruned_tool_message_keeps_its_original_in_the_marker(mode):
 
 
 def test_the_gate_threshold_comes_from_the_config_or_the_policy(tmp_path):
-    # A gate fitted on the default ladder's first rung (the policy names its rungs).
+    # A gate fitted on the default ladder's first rung (the policy names its rungs). The
+    # policy records no stage (fitted_for None, as a version-2 file), so the fake scorer may
+    # use it; tests/test_calibration_policy.py covers a policy that records one.
     rungs = [
         PolicyRung(name=rung.name, threshold_bits_per_token=0.5) for rung in StageConfig().rungs
     ]
     policy = Policy.load(default_policy_path()).model_copy(
-        update={"prune_below": 0.25, "rungs": rungs}
+        update={"prune_below": 0.25, "rungs": rungs, "fitted_for": None}
     )
     path = policy.save(tmp_path / "policy.json")
     register_engine("fake-gate-scorer", lambda **options: FakeScorer(scorer_function, **options))
