@@ -68,7 +68,8 @@ def test_over_budget_each_result_gets_its_own_decision_and_facts_are_checked() -
     assert call.forwarded_tokens < call.raw_tokens
     assert set(call.decisions) <= {"accepted", "fallback", "pruned", "passthrough"}
     supporting = [row for row in call.results if row.supporting]
-    assert supporting and all(row.facts_kept is not None for row in supporting)
+    assert supporting
+    assert all(row.facts_kept is not None for row in supporting)
     assert call.facts_kept == all(row.facts_kept for row in supporting)
     # The model read the compressed results: its prompt holds the question and the JSON.
     prompt = answerer.history[0][-1].content

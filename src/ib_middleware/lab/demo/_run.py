@@ -78,7 +78,7 @@ def demo_config(path: Path | None) -> StageConfig:
 
 
 def run_demo(
-    questions: int = 2,
+    questions: int = 1,
     json_output: bool = False,
     spans: Path | None = None,
     *,
@@ -229,7 +229,7 @@ def _run_research(
 def demo_command(  # noqa: PLR0917  # typer reads options from the signature
     questions: Annotated[
         int, typer.Option("--questions", "-n", min=0, help="FinanceBench questions.")
-    ] = 2,
+    ] = 1,
     searches: Annotated[
         int, typer.Option("--searches", "-s", min=0, help="Research-agent questions (search).")
     ] = 2,
