@@ -143,13 +143,7 @@ def run_demo(
         research = _run_research(stage, answerer, searches, console, progress_console)
         run_config: RunnableConfig = {}
         answered = []
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=progress_console,
-            transient=True,
-        ) as progress:
+        with _spinner(progress_console) as progress:
             for number, case in enumerate(filings.questions(questions), start=1):
                 task = progress.add_task(f"Q{number} {case.company}: retrieve", total=None)
                 begun = time.perf_counter()
@@ -197,6 +191,12 @@ def run_demo(
     return report
 
 
+def _spinner(console: Console) -> Progress:
+    """A transient spinner with the step's name and the time it has taken."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 def _run_research(
     stage: CompressionStage,
     answerer: Generator,
@@ -210,13 +210,7 @@ def _run_research(
     questions = load_hotpotqa()[:searches]
     agent = build_research_agent(stage, answerer, search_tool(questions))
     calls = []
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=progress_console,
-        transient=True,
-    ) as progress:
+    with _spinner(progress_console) as progress:
         for number, question in enumerate(questions, start=1):
             task = progress.add_task(f"S{number}: search, compress, answer", total=None)
             call = research_call(agent, question, stage.token_counter.count_tokens)
