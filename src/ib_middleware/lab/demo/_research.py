@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -220,7 +220,8 @@ def _result_rows(
     for index, paragraph in enumerate(question.paragraphs):
         entry = entries[index] if index < len(entries) else {}
         sentences = question.supporting_sentences(paragraph.title)
-        text = json.dumps(shown_results[index]) if index < len(shown_results) else ""
+        shown_result = shown_results[index] if index < len(shown_results) else None
+        text = json.dumps(shown_result, ensure_ascii=False) if shown_result else ""
         rows.append(
             ResultRow(
                 title=paragraph.title,
@@ -239,7 +240,7 @@ def _result_rows(
 def research_call(
     agent: CompiledStateGraph[Any, Any, Any, Any],
     question: HotpotQuestion,
-    count_tokens: Any,
+    count_tokens: Callable[[str], int],
 ) -> ResearchCall:
     """Run one question through ``agent`` and measure its search call.
 
