@@ -318,11 +318,12 @@ def test_compress_json_with_the_embedded_models(tmp_path):
     payload = last_json(result.stdout)
     assert payload["decision"] in {"accepted", "fallback"}
     assert payload["input_tokens"] > 256
-    assert payload["attempts"]
-    assert payload["attempts"][0]["name"] == "segments"
+    ladder = ["segments-tight", "segments-medium", "segments-wide"]
+    tried = [attempt["name"] for attempt in payload["attempts"]]
+    assert tried == ladder[: len(tried)], "the graded ladder, tightest first"
     if payload["decision"] == "accepted":
         assert payload["output_tokens"] < payload["input_tokens"]
         assert payload["bits_per_token"] is not None
     else:
         assert payload["text"] == case.context
-        assert len(payload["attempts"]) == 1
+        assert tried == ladder, "every rung is tried before the fallback"
