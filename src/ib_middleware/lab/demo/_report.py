@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ib_middleware.lab.demo._research import ResearchReport
+from ib_middleware.lab.demo._research import ResearchReport, yes_no
 from ib_middleware.lab.judges import JUDGES
 from ib_middleware.langgraph import MARKER_KEY
 
@@ -265,10 +265,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")
-
-
 _COLUMNS = ("page", "raw tokens", "forwarded", "decision", "rung", "bits/token", "keeps answer")
 
 
@@ -297,7 +293,7 @@ def render_question(console: Console, number: int, question: DemoQuestion) -> No
             page.decision,
             rung,
             _fmt(page.bits_per_token),
-            _yes_no(page.keeps_answer),
+            yes_no(page.keeps_answer),
         )
     table.add_section()
     table.add_row(
@@ -307,7 +303,7 @@ def render_question(console: Console, number: int, question: DemoQuestion) -> No
         "",
         "",
         "",
-        _yes_no(question.evidence_contained),
+        yes_no(question.evidence_contained),
     )
     console.print(table)
     console.print(f"  [bold]answer[/]  {escape(question.answer)}")

@@ -57,6 +57,7 @@ __all__ = [
     "render_call",
     "research_call",
     "search_tool",
+    "yes_no",
 ]
 
 SEARCH_TOOL = "search"
@@ -253,7 +254,7 @@ def research_call(
     shown = message_text(tool_message) or ""
     marker = tool_message.response_metadata.get(MARKER_KEY, {})
     original = marker.get("original")
-    raw = original if isinstance(original, str) else results_json(question)
+    raw = original if isinstance(original, str) else shown  # unchanged: no original kept
     records = [r for r in state.get(DECISIONS_KEY, []) if r.get("tool_call_id")]
     record = records[-1] if records else None
     sentences = question.supporting_sentences()
@@ -294,6 +295,7 @@ class ResearchReport:
             "raw_tokens": raw,
             "forwarded_tokens": forwarded,
             "token_savings": round(1.0 - forwarded / raw, 4) if raw else 0.0,
+            "calls_keeping_every_fact": kept,
             "supporting_facts_kept": kept / len(self.calls) if self.calls else None,
             "result_decisions": dict(decisions),
         }
@@ -309,7 +311,7 @@ class ResearchReport:
             every supporting fact kept in 1/1
         """
         s = self.summary()
-        kept = sum(call.facts_kept for call in self.calls)
+        kept = s["calls_keeping_every_fact"]
         return (
             f"{s['search_calls']} search calls: {s['raw_tokens']} tokens of results -> "
             f"{s['forwarded_tokens']} read ({s['token_savings']:.0%} saved); "
@@ -317,7 +319,8 @@ class ResearchReport:
         )
 
 
-def _yes_no(value: bool | None) -> str:
+def yes_no(value: bool | None) -> str:
+    """A table cell for a judgement: yes, no, or - when there was nothing to judge."""
     return "-" if value is None else ("yes" if value else "no")
 
 
@@ -333,7 +336,7 @@ def render_call(console: Console, number: int, call: ResearchCall) -> None:
             str(row.raw_tokens),
             str(row.forwarded_tokens),
             row.decision,
-            _yes_no(row.facts_kept),
+            yes_no(row.facts_kept),
         )
     table.add_section()
     table.add_row(
@@ -341,7 +344,7 @@ def render_call(console: Console, number: int, call: ResearchCall) -> None:
         str(call.raw_tokens),
         str(call.forwarded_tokens),
         "",
-        _yes_no(call.facts_kept),
+        yes_no(call.facts_kept),
     )
     console.print(table)
     console.print(f"  [bold]answer[/]  {escape(call.answer)}")
